@@ -1,0 +1,3 @@
+from noiseda.cli import main
+
+raise SystemExit(main())

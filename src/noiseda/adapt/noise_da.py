@@ -1,0 +1,116 @@
+"""Noise-space domain adaptation (the paper), and its unpaired "Ex" variant.
+
+Both restored outputs, y_s = R(x_s) and y_r = R(x_r), condition a diffusion
+model that predicts the noise added to the clean target. Its loss reaches R
+through the conditions (nothing is detached), pulling both outputs towards
+the clean distribution. Two guards stop the diffusion model from reading the
+answer off the pixel-aligned synthetic condition (a shortcut):
+- channel shuffling: per sample, a coin decides which slot holds which output;
+- residual swapping: negatives x_s + r_r and x_r + r_s must predict the noise
+  worse than the positives by a margin (one hinge on the two batch means).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from noiseda.adapt import METHODS
+from noiseda.adapt.base import Method
+from noiseda.diffusion import GammaSchedule, NoisePredictor
+
+
+def swap_slots(a: torch.Tensor, b: torch.Tensor, coins: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per sample: (a, b) where the coin is False, (b, a) where it is True."""
+    m = coins.view(-1, *([1] * (a.dim() - 1)))
+    return torch.where(m, b, a), torch.where(m, a, b)
+
+
+class NoiseDA(Method):
+    needs_real = True
+
+    def __init__(self, cfg, restorer, unpaired_target: bool = False):
+        super().__init__(cfg, restorer)
+        self.diffusion = NoisePredictor(cfg.diffusion)
+        self.schedule = GammaSchedule(cfg.diffusion)
+        self.unpaired_target = unpaired_target
+        self.needs_reference = unpaired_target
+        m = cfg.method
+        # "Ex" drops residual swapping by definition.
+        self.residual_swap = m.residual_swap and not unpaired_target
+
+    def draw_coins(self, batch: int, device) -> torch.Tensor:
+        return (torch.rand(batch) < 0.5).to(device)
+
+    def conditions(self, syn: torch.Tensor, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two condition slots, per the configured mode and channel shuffling."""
+        mode = self.cfg.method.condition
+        if mode == "synthetic":
+            return syn, syn
+        if mode == "real":
+            return real, real
+        if self.cfg.method.channel_shuffle:
+            return swap_slots(syn, real, self.draw_coins(syn.shape[0], syn.device))
+        return syn, real
+
+    def forward(self, batch, lam):
+        m = self.cfg.method
+        x_s, x_r = batch["syn_in"], batch["real"]
+        n = x_s.shape[0]
+        restored = self.restorer(torch.cat([x_s, x_r]))  # one pass over both domains
+        y_s, y_r = restored[:n], restored[n:]
+        sup = self.supervised(y_s, batch["syn_gt"])
+
+        target = batch["ref"] if self.unpaired_target else batch["syn_gt"]
+        gamma = self.schedule.sample(n, tuple(m.t_range), target.device)
+        eps = torch.randn_like(target)
+        g = gamma.view(-1, 1, 1, 1)
+        y_t = g.sqrt() * target + (1 - g).sqrt() * eps
+        c1, c2 = self.conditions(y_s, y_r)
+
+        out = {"sup": sup}
+        if self.residual_swap:
+            # Negatives swap the predicted residuals; positives and negatives share y_t, eps
+            # and gamma and run as one batch (GroupNorm is per sample, so this equals two passes).
+            n1, n2 = self.conditions(x_s + (y_r - x_r), x_r + (y_s - x_s))
+            pred = self.diffusion(
+                torch.cat([y_t, y_t]), torch.cat([c1, n1]), torch.cat([c2, n2]), torch.cat([gamma, gamma])
+            )
+            mse_pos = F.mse_loss(pred[:n].float(), eps)
+            mse_neg = F.mse_loss(pred[n:].float(), eps)
+            hinge = F.relu(mse_pos - mse_neg + m.margin)
+            noise = (mse_pos + hinge) / 2
+            out.update(mse_neg=mse_neg.detach(), hinge=hinge.detach())
+        else:
+            mse_pos = F.mse_loss(self.diffusion(y_t, c1, c2, gamma).float(), eps)
+            noise = mse_pos
+        out.update(total=sup + lam * noise, noise=noise.detach(), mse_pos=mse_pos.detach())
+        return out
+
+    @torch.no_grad()
+    def shortcut_probe(self, batch) -> dict[str, float]:
+        """Diffusion loss with the real slot holding the restored vs the raw real input.
+
+        If the two are equal, the diffusion model ignores the real condition (the
+        shortcut the paper warns about) and the real side is not being adapted.
+        """
+        x_s, x_r = batch["syn_in"], batch["real"]
+        y_s, y_r = self.restorer(x_s), self.restorer(x_r)
+        target = batch["ref"] if self.unpaired_target else batch["syn_gt"]
+        gamma = self.schedule.sample(x_s.shape[0], tuple(self.cfg.method.t_range), target.device)
+        eps = torch.randn_like(target)
+        g = gamma.view(-1, 1, 1, 1)
+        y_t = g.sqrt() * target + (1 - g).sqrt() * eps
+        restored = F.mse_loss(self.diffusion(y_t, y_s, y_r, gamma).float(), eps)
+        raw = F.mse_loss(self.diffusion(y_t, y_s, x_r, gamma).float(), eps)
+        return {"probe_mse_real_restored": restored.item(), "probe_mse_real_raw": raw.item()}
+
+
+@METHODS.register("noise-da")
+def build(cfg, restorer):
+    return NoiseDA(cfg, restorer)
+
+
+@METHODS.register("noise-da-ex")
+def build_ex(cfg, restorer):
+    return NoiseDA(cfg, restorer, unpaired_target=True)

@@ -1,0 +1,170 @@
+"""Checkpoints that survive kills, and the exported restorer.
+
+A checkpoint is a folder ``checkpoints/step-00001000/`` written as
+``.tmp-step-00001000/`` first; its ``manifest.json`` is written last and the
+folder is renamed into place only when complete. Old checkpoints are deleted
+only after the new one is in place. Loading never unpickles code: tensors
+are safetensors, the optimizer state goes through ``torch.load(...,
+weights_only=True)``.
+
+An exported restorer is a folder with ``restorer.safetensors`` (weights only,
+never the diffusion net) and ``net.json`` (architecture, input value range,
+task), everything ``restore`` and ``evaluate`` need.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from noiseda.errors import NoisedaError
+
+MANIFEST = "manifest.json"
+NET_JSON = "net.json"
+RESTORER_FILE = "restorer.safetensors"
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    with open(path, "w") as f:
+        json.dump(data, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(path))
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+def _publish(tmp: Path, final: Path) -> None:
+    """Rename a completed temporary folder into place, replacing an older one of the same name."""
+    _fsync_dir(tmp)
+    if final.exists():
+        old = final.with_name(f".old-{final.name}")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+    _fsync_dir(final.parent)
+
+
+def save_checkpoint(
+    run_dir: Path,
+    step: int,
+    tensors: dict[str, dict[str, torch.Tensor]],
+    optimizer_state: dict,
+    state: dict,
+    keep: int,
+) -> Path:
+    root = Path(run_dir) / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"step-{step:08d}"
+    tmp = root / f".tmp-{name}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        for key, sd in tensors.items():
+            _save_tensors(tmp / f"{key}.safetensors", sd)
+        torch.save(optimizer_state, tmp / "optimizer.pt")
+        _write_json(tmp / "state.json", state)
+        _write_json(tmp / MANIFEST, {"step": step, "files": sorted(p.name for p in tmp.iterdir())})
+        _publish(tmp, root / name)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise NoisedaError(f"could not write checkpoint {root / name}: {exc.strerror or exc}") from None
+    for old in list_checkpoints(run_dir)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return root / name
+
+
+def list_checkpoints(run_dir: Path) -> list[Path]:
+    """Complete checkpoints (those with a manifest), oldest first."""
+    root = Path(run_dir) / "checkpoints"
+    if not root.is_dir():
+        return []
+    done = [p for p in root.glob("step-*") if (p / MANIFEST).is_file()]
+    return sorted(done, key=lambda p: p.name)
+
+
+def load_checkpoint(path: Path) -> dict:
+    path = Path(path)
+    if not (path / MANIFEST).is_file():
+        raise NoisedaError(f"not a complete checkpoint: {path}")
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+        out = {
+            key.removesuffix(".safetensors"): load_file(str(path / key))
+            for key in manifest["files"]
+            if key.endswith(".safetensors")
+        }
+        out["optimizer"] = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
+        out["state"] = json.loads((path / "state.json").read_text())
+    except NoisedaError:
+        raise
+    except Exception as exc:
+        raise NoisedaError(f"cannot load checkpoint {path}: {str(exc).splitlines()[0]}") from None
+    return out
+
+
+def export_restorer(out_dir: Path, state_dict: dict[str, torch.Tensor], spec: dict) -> Path:
+    """Write restorer.safetensors + net.json into ``out_dir`` atomically (as one folder)."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.with_name(f".tmp-{out_dir.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    _save_tensors(tmp / RESTORER_FILE, state_dict)
+    _write_json(tmp / NET_JSON, spec)
+    _publish(tmp, out_dir)
+    return out_dir
+
+
+def resolve_weights(weights: str | Path) -> Path:
+    """An exported folder, its restorer.safetensors, or a run folder (final/, else best/)."""
+    p = Path(weights).expanduser()
+    if p.is_file():
+        p = p.parent
+    if not p.exists():
+        raise NoisedaError(f"weights not found: {weights}")
+    for cand in (p, p / "final", p / "best"):
+        if (cand / NET_JSON).is_file() and (cand / RESTORER_FILE).is_file():
+            return cand
+    raise NoisedaError(f"no {RESTORER_FILE} + {NET_JSON} in {weights} (give an exported model or a run folder)")
+
+
+def load_restorer(weights: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    from noiseda.nets import build_net
+
+    folder = resolve_weights(weights)
+    try:
+        spec = json.loads((folder / NET_JSON).read_text())
+        net = build_net(spec["net"], **spec.get("kwargs", {}))
+        state = load_file(str(folder / RESTORER_FILE))
+        net.load_state_dict(state)
+    except NoisedaError:
+        raise
+    except Exception as exc:
+        raise NoisedaError(f"cannot load restorer from {folder}: {str(exc).splitlines()[0]}") from None
+    return net.to(device).eval(), spec

@@ -1,0 +1,167 @@
+"""Command line: noiseda train | evaluate | restore | demo | nets | config."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _tile(value: str):
+    return None if value in ("0", "none", "None") else int(value)
+
+
+def cmd_train(args) -> int:
+    from noiseda.config import load_config
+    from noiseda.train import train
+
+    if args.config is None and not args.resume:
+        raise_error("train needs -c CONFIG (or --resume with --out RUN_DIR)")
+    run_dir = Path(args.out) if args.out else None
+    config = args.config
+    if config is None:  # resume from the run's own resolved config
+        if run_dir is None:
+            raise_error("--resume without -c needs --out RUN_DIR")
+        config = str(run_dir / "config.yaml")
+    cfg = load_config(config, args.set or [])
+    if run_dir is None:
+        run_dir = Path("runs") / f"{Path(config).stem}-{cfg.method.name}"
+    summary = train(cfg, run_dir, resume=args.resume, progress=not args.no_progress)
+    best = summary["best"]
+    msg = f"done: {summary['steps']} steps; restorer exported to {summary['final']}"
+    if best:
+        msg += f"; best validation PSNR {best['val/psnr']:.2f} dB at step {best['step']} ({run_dir / 'best'})"
+    print(msg)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from noiseda.evaluate import evaluate, format_table
+
+    y = True if args.y_channel else (False if args.rgb else None)
+    summaries = evaluate(args.weights, args.pairs, args.out, y, args.device or _default_device(), args.tile)
+    print(format_table(summaries))
+    if args.out:
+        print(f"per-image CSV, summary.json and summary.md in {args.out}")
+    return 0
+
+
+def cmd_restore(args) -> int:
+    from noiseda.restore import restore_paths
+
+    done, failed = restore_paths(
+        args.weights, args.input, args.output, args.device or _default_device(), args.tile,
+        args.skip_existing, args.format, progress=not args.no_progress,
+    )
+    for path, err in failed:
+        print(f"noiseda: failed: {err}", file=sys.stderr)
+    print(f"restored {done} image(s) into {args.output}" + (f"; {len(failed)} failed" if failed else ""))
+    return 1 if failed else 0
+
+
+def cmd_demo(args) -> int:
+    from noiseda.demo import run_demo
+
+    run_demo(args.out, steps=args.steps, progress=not args.no_progress)
+    return 0
+
+
+def cmd_nets(args) -> int:
+    from noiseda.nets import NETS
+    from noiseda.nets.count import count_macs, count_params
+
+    print(f"| net | params | GMACs at {args.size}x{args.size} |\n|---|---|---|")
+    for name in NETS.names():
+        net = NETS.build(name)
+        print(f"| {name} | {count_params(net):,} | {count_macs(net, args.size) / 1e9:.2f} |")
+    return 0
+
+
+def cmd_config(args) -> int:
+    import yaml
+
+    from noiseda.config import config_to_dict, load_config
+
+    print(yaml.safe_dump(config_to_dict(load_config(args.config, args.set or [])), sort_keys=False), end="")
+    return 0
+
+
+def raise_error(msg: str):
+    from noiseda.errors import NoisedaError
+
+    raise NoisedaError(msg)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="noiseda", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a restorer (vanilla, noise-da, noise-da-ex)")
+    t.add_argument("-c", "--config", help="YAML file or packaged config name (denoise, derain, deblur, tiny-cpu)")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. train.steps=500")
+    t.add_argument("--out", help="run folder (default: runs/<config>-<method>)")
+    t.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint in --out")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.set_defaults(fn=cmd_train)
+
+    e = sub.add_parser("evaluate", help="PSNR/SSIM of a restorer on paired folders")
+    e.add_argument("--weights", required=True, help="exported model folder or run folder")
+    e.add_argument("--pairs", required=True, nargs="+", help="folders with noisy/ (input/) and clean/ (target/)")
+    e.add_argument("--out", help="write per-image CSV, summary.json and summary.md here")
+    g = e.add_mutually_exclusive_group()
+    g.add_argument("--y-channel", action="store_true", help="score the Y channel (default for deraining models)")
+    g.add_argument("--rgb", action="store_true", help="score RGB (default for denoising and deblurring)")
+    e.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
+    e.add_argument("--tile", type=_tile, default=512, help="tile size in pixels, 0 for whole images")
+    e.set_defaults(fn=cmd_evaluate)
+
+    r = sub.add_parser("restore", help="restore image files, folders or globs")
+    r.add_argument("--weights", required=True, help="exported model folder or run folder")
+    r.add_argument("--input", required=True, nargs="+", help="files, folders (recursive) or glob patterns")
+    r.add_argument("--output", required=True, help="output folder (input tree is mirrored)")
+    r.add_argument("--format", help="output format (png, tif, jpg, ...); default: same as input")
+    r.add_argument("--skip-existing", action="store_true", help="skip images whose output exists")
+    r.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
+    r.add_argument("--tile", type=_tile, default=512, help="tile size in pixels, 0 for whole images")
+    r.add_argument("--no-progress", action="store_true")
+    r.set_defaults(fn=cmd_restore)
+
+    d = sub.add_parser("demo", help="offline demo: vanilla vs noise-da on simulated real camera noise")
+    d.add_argument("--out", default="noiseda-demo", help="output folder (default: noiseda-demo)")
+    d.add_argument("--steps", type=int, default=None, help="training steps per method (default: the demo preset)")
+    d.add_argument("--no-progress", action="store_true")
+    d.set_defaults(fn=cmd_demo)
+
+    n = sub.add_parser("nets", help="list restoration nets with parameters and MACs")
+    n.add_argument("--size", type=int, default=128, help="input size for the MAC count")
+    n.set_defaults(fn=cmd_nets)
+
+    c = sub.add_parser("config", help="print a resolved config")
+    c.add_argument("-c", "--config", default=None)
+    c.add_argument("--set", action="append", metavar="KEY=VALUE")
+    c.set_defaults(fn=cmd_config)
+    return p
+
+
+def main(argv=None) -> int:
+    from noiseda.errors import NoisedaError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except NoisedaError as exc:
+        print(f"noiseda: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("noiseda: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

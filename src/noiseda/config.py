@@ -1,0 +1,242 @@
+"""Typed configuration: YAML in, dataclasses out, unknown keys and wrong types rejected.
+
+Every field below is documented in the README's config reference. A run saves
+its fully resolved config (``config.yaml``) so that it can be repeated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from noiseda.errors import NoisedaError
+
+PACKAGED_CONFIGS = Path(__file__).parent / "configs"
+
+
+@dataclass
+class NetConfig:
+    name: str = "unet-s"  # registered restoration net (see `noiseda nets`)
+    width: int = 0  # base width for nets that take one (e.g. "unet"); 0: the net's default
+    zero_init_last: bool = False  # start as the identity (deviation from the reference init)
+
+
+@dataclass
+class DiffusionConfig:
+    base_width: int = 64
+    channel_mults: list[int] = field(default_factory=lambda: [1, 2, 4, 8])
+    layers_per_block: int = 2  # encoder; the decoder gets one more, as in guided diffusion
+    attention: bool = True  # one self-attention block in the bottleneck
+    attention_head_dim: int = 32
+    norm_groups: int = 32
+    dropout: float = 0.2
+    beta_start: float = 1e-6
+    beta_end: float = 1e-2
+    num_timesteps: int = 1000
+
+
+@dataclass
+class MethodConfig:
+    name: str = "noise-da"  # vanilla | noise-da | noise-da-ex
+    t_range: list[int] = field(default_factory=lambda: [1, 999])  # inclusive, 1 <= t <= num_timesteps-1
+    channel_shuffle: bool = True
+    residual_swap: bool = True
+    condition: str = "both"  # both | synthetic | real
+    lambda_weight: float = 0.2
+    lambda_slope: float = 5.0
+    lambda_ramp_steps: int = 0  # 0: 300 passes over the synthetic set, as in the reference
+    margin: float = 0.1
+    charbonnier_eps: float = 1e-3
+
+
+@dataclass
+class DataConfig:
+    value_range: list[float] = field(default_factory=lambda: [0.0, 1.0])  # [0,1] denoise, [-1,1] rain/blur
+    # Synthetic side: either clean images + a synthetic degradation, or ready pairs.
+    clean: list[str] = field(default_factory=list)  # folders, files or globs
+    degradation: str = "awgn"
+    sigma_range: list[float] = field(default_factory=lambda: [0.0, 75.0])  # AWGN sigma in /255 units
+    pairs_input: list[str] = field(default_factory=list)  # degraded images (folder or glob)
+    pairs_target: list[str] = field(default_factory=list)  # their ground truth, same file names
+    real: list[str] = field(default_factory=list)  # unlabeled real degraded images
+    reference: list[str] = field(default_factory=list)  # unpaired clean images (noise-da-ex); default: clean/targets
+    val_pairs: Optional[str] = None  # folder with input/target subfolders (e.g. noisy/ clean/)
+    val_max_images: int = 0  # 0: all
+    patch_size: int = 128
+    cache: bool = True  # keep decoded images in memory (small sets)
+    workers: int = 0
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 100000
+    batch_size: int = 40
+    lr: float = 1e-4
+    adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    adam_eps: float = 1e-8
+    ema_decay: float = 0.9999
+    ema_warmup: bool = True  # decay = min(d, (1+n)/(10+n)); not in the reference, helps short runs
+    mixed_precision: str = "no"  # no | bf16 | fp16
+    seed: int = 0
+    log_every: int = 10
+    val_every: int = 1000
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    max_nonfinite: int = 5  # consecutive non-finite losses before training stops
+    threads: int = 0  # CPU threads for torch; 0 keeps torch's default
+
+
+@dataclass
+class Config:
+    task: str = "denoise"  # denoise | derain | deblur (recorded in exported models)
+    net: NetConfig = field(default_factory=NetConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; ints are accepted for floats."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], where)
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        if isinstance(value, (str, int, float)) and item is str:
+            value = [value]  # a single path is a list of one
+        if not isinstance(value, (list, tuple)):
+            raise NoisedaError(f"config {where}: expected a list, got {value!r}")
+        return [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(tp):
+        return _from_dict(tp, value, where)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+        raise NoisedaError(f"config {where}: expected {_type_name(tp)}, got {value!r}")
+    return value
+
+
+def _from_dict(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise NoisedaError(f"config {where or 'file'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in names:
+            import difflib
+
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise NoisedaError(f"unknown config key {path!r}{hint}")
+        kwargs[key] = _coerce(value, hints[key], path)
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict) -> Config:
+    cfg = _from_dict(Config, data or {}, "")
+    validate(cfg)
+    return cfg
+
+
+def resolve_config_path(name_or_path: str) -> Path:
+    """A path, or the name of a packaged config (``denoise``, ``tiny-cpu``, ...)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    packaged = PACKAGED_CONFIGS / f"{name_or_path.removesuffix('.yaml')}.yaml"
+    if packaged.is_file():
+        return packaged
+    known = ", ".join(sorted(p.stem for p in PACKAGED_CONFIGS.glob("*.yaml")))
+    raise NoisedaError(f"config file not found: {name_or_path} (packaged configs: {known})")
+
+
+def _parse_override(item: str) -> tuple[list[str], Any]:
+    if "=" not in item:
+        raise NoisedaError(f"--set expects key=value, got {item!r}")
+    key, raw = item.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def load_config(name_or_path: Optional[str], overrides: list[str] = ()) -> Config:
+    data: dict = {}
+    if name_or_path:
+        path = resolve_config_path(name_or_path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise NoisedaError(f"config {path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    for item in overrides:
+        keys, value = _parse_override(item)
+        node = data
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise NoisedaError(f"--set {item}: {k!r} is not a section")
+        node[keys[-1]] = value
+    return config_from_dict(data)
+
+
+def config_to_dict(cfg: Config) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def save_config(cfg: Config, path: Path) -> None:
+    path.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+
+
+def validate(cfg: Config) -> None:
+    """Cross-field checks that types alone cannot express."""
+    m, d, t, dif = cfg.method, cfg.data, cfg.train, cfg.diffusion
+    if m.condition not in ("both", "synthetic", "real"):
+        raise NoisedaError(f"config method.condition: expected both|synthetic|real, got {m.condition!r}")
+    if m.condition != "both" and (m.channel_shuffle or m.residual_swap):
+        raise NoisedaError(
+            "config method.condition="
+            f"{m.condition} fills both slots with one domain: set method.channel_shuffle=false "
+            "and method.residual_swap=false"
+        )
+    if len(m.t_range) != 2 or not (1 <= m.t_range[0] <= m.t_range[1] <= dif.num_timesteps - 1):
+        raise NoisedaError(
+            f"config method.t_range: expected [lo, hi] with 1 <= lo <= hi <= {dif.num_timesteps - 1}, "
+            f"got {m.t_range}"
+        )
+    if len(d.value_range) != 2 or d.value_range[0] >= d.value_range[1]:
+        raise NoisedaError(f"config data.value_range: expected [low, high], got {d.value_range}")
+    if len(d.sigma_range) != 2 or not (0 <= d.sigma_range[0] <= d.sigma_range[1]):
+        raise NoisedaError(f"config data.sigma_range: expected [min, max] >= 0, got {d.sigma_range}")
+    if d.patch_size < 8 or d.patch_size % 8:
+        raise NoisedaError(f"config data.patch_size: expected a multiple of 8, got {d.patch_size}")
+    if t.mixed_precision not in ("no", "bf16", "fp16"):
+        raise NoisedaError(f"config train.mixed_precision: expected no|bf16|fp16, got {t.mixed_precision!r}")
+    for name in ("steps", "batch_size", "log_every", "val_every", "checkpoint_every", "keep_checkpoints"):
+        if getattr(t, name) < 1:
+            raise NoisedaError(f"config train.{name}: expected >= 1, got {getattr(t, name)}")
+    if not (0.0 <= t.ema_decay < 1.0):
+        raise NoisedaError(f"config train.ema_decay: expected 0 <= decay < 1, got {t.ema_decay}")
+    if t.lr <= 0:
+        raise NoisedaError(f"config train.lr: expected > 0, got {t.lr}")
+    if dif.base_width % dif.norm_groups:
+        raise NoisedaError("config diffusion.base_width must be a multiple of diffusion.norm_groups")

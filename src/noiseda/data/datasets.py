@@ -1,0 +1,231 @@
+"""Image lists, paired folders, and the training sample stream.
+
+Every random draw of a training sample (which file, which crop, which of the
+8 flips/rotations, which noise) is a function of (seed, global sample number)
+alone. So a run is reproducible with any number of loader workers, and
+resuming at step k needs nothing but k.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from noiseda.data.io import is_image, read_image
+from noiseda.errors import NoisedaError
+
+INPUT_DIR_NAMES = ("noisy", "input", "degraded", "rain", "rainy", "blur", "blurry", "lq")
+TARGET_DIR_NAMES = ("clean", "target", "gt", "groundtruth", "sharp", "norain", "hq")
+
+
+def list_images(specs: Sequence[str], what: str) -> list[Path]:
+    """Folders (searched recursively), single files, or glob patterns -> sorted image paths."""
+    if not specs:
+        raise NoisedaError(f"{what}: no folder given")
+    found: list[Path] = []
+    for spec in specs:
+        p = Path(spec).expanduser()
+        if any(ch in spec for ch in "*?["):
+            matches = [Path(m) for m in sorted(glob.glob(str(p), recursive=True))]
+            files = [m for m in matches if m.is_file() and is_image(m)]
+            if not files:
+                raise NoisedaError(f"{what}: no images match {spec}")
+        elif p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.is_file() and is_image(f) and not f.name.startswith("."))
+            if not files:
+                raise NoisedaError(f"{what}: no images in folder {p}")
+        elif p.is_file():
+            if not is_image(p):
+                raise NoisedaError(f"{what}: not an image file: {p}")
+            files = [p]
+        else:
+            raise NoisedaError(f"{what}: no such file or folder: {p}")
+        found.extend(files)
+    return found
+
+
+def _key(path: Path, root: Optional[Path]) -> str:
+    rel = path.relative_to(root) if root is not None and path.is_relative_to(root) else Path(path.name)
+    return str(rel.with_suffix(""))
+
+
+def _root(specs: Sequence[str]) -> Optional[Path]:
+    return Path(specs[0]).expanduser() if len(specs) == 1 and Path(specs[0]).expanduser().is_dir() else None
+
+
+def match_pairs(inputs: Sequence[str], targets: Sequence[str], what: str) -> list[tuple[Path, Path]]:
+    """Pair degraded and clean images by file name (without extension, relative to the folder)."""
+    ins, outs = list_images(inputs, f"{what} inputs"), list_images(targets, f"{what} targets")
+    ri, rt = _root(inputs), _root(targets)
+    by_in = {_key(p, ri): p for p in ins}
+    by_out = {_key(p, rt): p for p in outs}
+    only_in, only_out = sorted(set(by_in) - set(by_out)), sorted(set(by_out) - set(by_in))
+    if only_in or only_out:
+        side, names = ("have no target", only_in) if only_in else ("have no input", only_out)
+        shown = ", ".join(names[:3]) + (" ..." if len(names) > 3 else "")
+        raise NoisedaError(f"{what}: {len(names)} image(s) {side}: {shown}")
+    return [(by_in[k], by_out[k]) for k in sorted(by_in)]
+
+
+def find_pair_dirs(folder: str | Path, what: str = "pairs") -> tuple[Path, Path]:
+    """A folder holding a degraded subfolder (noisy/, input/, ...) and a clean one (clean/, target/, ...)."""
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise NoisedaError(f"{what}: no such folder: {root}")
+    subdirs = {d.name.lower(): d for d in root.iterdir() if d.is_dir()}
+    ins = [subdirs[n] for n in INPUT_DIR_NAMES if n in subdirs]
+    outs = [subdirs[n] for n in TARGET_DIR_NAMES if n in subdirs]
+    if not ins or not outs:
+        raise NoisedaError(
+            f"{what}: {root} needs a degraded subfolder ({'/'.join(INPUT_DIR_NAMES[:3])}/...) "
+            f"and a clean one ({'/'.join(TARGET_DIR_NAMES[:3])}/...)"
+        )
+    return ins[0], outs[0]
+
+
+def load_pairs(folder: str | Path, what: str = "pairs") -> list[tuple[Path, Path]]:
+    i, t = find_pair_dirs(folder, what)
+    return match_pairs([str(i)], [str(t)], what)
+
+
+class ImageStore:
+    """Decoded RGB images as float32 CxHxW tensors in [0, 1], optionally cached in memory."""
+
+    def __init__(self, paths: Sequence[Path], cache: bool = True):
+        self.paths = list(paths)
+        self._cache: dict[int, torch.Tensor] = {} if cache else None
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        if self._cache is not None and i in self._cache:
+            return self._cache[i]
+        t = torch.from_numpy(np.ascontiguousarray(read_image(self.paths[i]).rgb)).permute(2, 0, 1).contiguous()
+        if self._cache is not None:
+            self._cache[i] = t
+        return t
+
+    def check_readable(self) -> None:
+        """Decode every image once, so a corrupt file fails before training starts."""
+        for i in range(len(self)):
+            self[i] if self._cache is not None else read_image(self.paths[i])
+
+
+def _seed(*parts) -> int:
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+
+
+def generator(*parts) -> torch.Generator:
+    return torch.Generator().manual_seed(_seed(*parts))
+
+
+def random_crop(images: Sequence[torch.Tensor], size: int, g: torch.Generator) -> list[torch.Tensor]:
+    """One crop window for all images (which share a size); small images are padded first."""
+    _, h, w = images[0].shape
+    if h < size or w < size:
+        ph, pw = max(size - h, 0), max(size - w, 0)
+        images = [torch.nn.functional.pad(im[None], (0, pw, 0, ph), mode="replicate")[0] for im in images]
+        h, w = h + ph, w + pw
+    top = int(torch.randint(0, h - size + 1, (), generator=g))
+    left = int(torch.randint(0, w - size + 1, (), generator=g))
+    return [im[:, top : top + size, left : left + size] for im in images]
+
+
+def dihedral(images: Sequence[torch.Tensor], g: torch.Generator) -> list[torch.Tensor]:
+    """One of the 8 flips/rotations, the same for all images."""
+    k = int(torch.randint(0, 4, (), generator=g))
+    flip = bool(torch.randint(0, 2, (), generator=g))
+    out = [torch.rot90(im, k, dims=(1, 2)) for im in images]
+    return [im.flip(2) if flip else im for im in out]
+
+
+class _Stream:
+    """Sample i of an endless stream: epoch i // N walks a seeded permutation of the files."""
+
+    def __init__(self, store: ImageStore, seed: int, name: str):
+        self.store, self.seed, self.name = store, seed, name
+        self._perm: tuple[int, torch.Tensor] = (-1, torch.empty(0))
+
+    def index(self, i: int) -> int:
+        n = len(self.store)
+        epoch = i // n
+        if self._perm[0] != epoch:
+            self._perm = (epoch, torch.randperm(n, generator=generator(self.seed, self.name, "perm", epoch)))
+        return int(self._perm[1][i % n])
+
+
+class TrainSamples(Dataset):
+    """Map-style dataset over global sample numbers: item i is one training sample.
+
+    Synthetic pairs come from ready pairs, or from clean images + ``degrade``.
+    Real and reference images get their own crop and transform.
+    """
+
+    def __init__(
+        self,
+        patch_size: int,
+        seed: int,
+        clean: Optional[ImageStore] = None,
+        degrade: Optional[Callable[[torch.Tensor, torch.Generator], torch.Tensor]] = None,
+        pairs: Optional[tuple[ImageStore, ImageStore]] = None,
+        real: Optional[ImageStore] = None,
+        reference: Optional[ImageStore] = None,
+    ):
+        if (clean is None) == (pairs is None):
+            raise ValueError("give either clean images (+ degradation) or pairs")
+        self.size, self.seed = patch_size, seed
+        self.clean, self.degrade, self.pairs = clean, degrade, pairs
+        self.syn = _Stream(clean if clean is not None else pairs[0], seed, "syn")
+        self.real = _Stream(real, seed, "real") if real is not None else None
+        self.reference = _Stream(reference, seed, "ref") if reference is not None else None
+
+    @property
+    def synthetic_size(self) -> int:
+        return len(self.syn.store)
+
+    def __len__(self) -> int:  # the stream is endless; samplers index it directly
+        return 2**62
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        g = generator(self.seed, "sample", i)
+        j = self.syn.index(i)
+        if self.pairs is not None:
+            x, y = self.pairs[0][j], self.pairs[1][j]
+            if x.shape != y.shape:
+                raise NoisedaError(f"pair size mismatch: {self.pairs[0].paths[j]} vs {self.pairs[1].paths[j]}")
+            x, y = dihedral(random_crop([x, y], self.size, g), g)
+        else:
+            (y,) = dihedral(random_crop([self.clean[j]], self.size, g), g)
+            x = self.degrade(y, g)
+        sample = {"syn_in": x.contiguous(), "syn_gt": y.contiguous()}
+        for key, stream in (("real", self.real), ("ref", self.reference)):
+            if stream is not None:
+                (im,) = dihedral(random_crop([stream.store[stream.index(i)]], self.size, g), g)
+                sample[key] = im.contiguous()
+        return sample
+
+
+class StepBatches(Sampler):
+    """Batches of global sample numbers for steps start+1, start+2, ...; rank r of w takes
+    its own slice, so processes never see the same sample."""
+
+    def __init__(self, start_step: int, batch_size: int, rank: int = 0, world: int = 1, steps: Optional[int] = None):
+        self.start, self.batch, self.rank, self.world, self.steps = start_step, batch_size, rank, world, steps
+
+    def __iter__(self):
+        step = self.start
+        while self.steps is None or step < self.steps:
+            first = (step * self.world + self.rank) * self.batch
+            yield list(range(first, first + self.batch))
+            step += 1
+
+    def __len__(self) -> int:
+        return (self.steps - self.start) if self.steps is not None else 2**62

@@ -1,0 +1,85 @@
+"""Noise models: the synthetic AWGN of the paper and a simulated real camera noise."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from noiseda.degrade import DEGRADATIONS
+
+
+def _uniform(lo: float, hi: float, g: torch.Generator) -> float:
+    return lo + (hi - lo) * torch.rand((), generator=g).item()
+
+
+@DEGRADATIONS.register("awgn")
+def awgn(img: torch.Tensor, g: torch.Generator, sigma_range=(0.0, 75.0)) -> torch.Tensor:
+    """Additive white Gaussian noise, sigma ~ U[lo, hi] / 255 per image, not clipped (the paper's
+    synthetic domain: it models nothing real, which is why real noise needs adaptation)."""
+    sigma = _uniform(*sigma_range, g) / 255.0
+    return img + sigma * torch.randn(img.shape, generator=g)
+
+
+def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
+    return torch.where(x <= 0.04045, x / 12.92, ((x.clamp(min=0) + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(x: torch.Tensor) -> torch.Tensor:
+    x = x.clamp(0, 1)
+    return torch.where(x <= 0.0031308, 12.92 * x, 1.055 * x ** (1 / 2.4) - 0.055)
+
+
+def _bayer_masks(h: int, w: int) -> torch.Tensor:
+    """RGGB masks, 3xHxW."""
+    m = torch.zeros(3, h, w)
+    m[0, 0::2, 0::2] = 1
+    m[1, 0::2, 1::2] = 1
+    m[1, 1::2, 0::2] = 1
+    m[2, 1::2, 1::2] = 1
+    return m
+
+
+def bilinear_demosaic(mosaic: torch.Tensor) -> torch.Tensor:
+    """Mosaic (HxW) -> RGB by bilinear interpolation, the simplest camera demosaic."""
+    h, w = mosaic.shape
+    masks = _bayer_masks(h, w)
+    k_rb = torch.tensor([[0.25, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 0.25]])
+    k_g = torch.tensor([[0.0, 0.25, 0.0], [0.25, 1.0, 0.25], [0.0, 0.25, 0.0]])
+    kernels = torch.stack([k_rb, k_g, k_rb])[:, None]
+    sampled = (masks * mosaic)[None]
+    return F.conv2d(F.pad(sampled, (1, 1, 1, 1), mode="reflect"), kernels, groups=3)[0]
+
+
+def jpeg(img: torch.Tensor, quality: int) -> torch.Tensor:
+    arr = np.round(img.clamp(0, 1).permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="JPEG", quality=int(quality))
+    out = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(out).permute(2, 0, 1).contiguous()
+
+
+@DEGRADATIONS.register("camera-noise")
+def camera_noise(
+    img: torch.Tensor,
+    g: torch.Generator,
+    shot_range=(0.002, 0.012),
+    read_range=(0.0005, 0.003),
+    jpeg_range=(75, 95),
+) -> torch.Tensor:
+    """A small camera pipeline: sRGB -> linear, Bayer mosaic, signal-dependent shot noise plus
+    read noise (Poisson-Gaussian), bilinear demosaic, gamma, JPEG. Demosaicking makes the noise
+    spatially and cross-channel correlated and gamma makes it brightness dependent, as in real
+    sRGB photos; AWGN training covers neither."""
+    c, h, w = img.shape
+    lin = srgb_to_linear(img)
+    mosaic = (lin * _bayer_masks(h, w)).sum(0)
+    shot, read = _uniform(*shot_range, g), _uniform(*read_range, g)
+    std = torch.sqrt(shot * mosaic.clamp(min=0) + read)
+    noisy = mosaic + std * torch.randn(mosaic.shape, generator=g)
+    out = linear_to_srgb(bilinear_demosaic(noisy))
+    quality = int(round(_uniform(*jpeg_range, g)))
+    return jpeg(out, quality)

@@ -1,0 +1,83 @@
+"""The diffusion side (training only): a conditional noise predictor and its schedule.
+
+The predictor is diffusers' ``UNet2DModel`` set up as the reference's
+guided-diffusion U-Net (METHOD.md, "Diffusion network"): 9 channels in
+(noisy target + two conditions), 3 out, residual blocks that do the up- and
+downsampling, FiLM (scale-shift) noise conditioning, one self-attention block
+in the bottleneck. It is conditioned on the continuous noise level gamma
+itself, embedded sinusoidally. With the paper-size defaults it has 62,642,051
+parameters (the reference: 62,643,075; the 1,024 difference is one extra
+512-channel normalisation layer in the reference).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from noiseda.config import DiffusionConfig
+
+
+class NoisePredictor(nn.Module):
+    def __init__(self, cfg: DiffusionConfig, image_channels: int = 3):
+        super().__init__()
+        from diffusers import UNet2DModel  # imported lazily: restoring never needs it
+
+        levels = len(cfg.channel_mults)
+        self.unet = UNet2DModel(
+            in_channels=3 * image_channels,
+            out_channels=image_channels,
+            block_out_channels=tuple(cfg.base_width * m for m in cfg.channel_mults),
+            layers_per_block=cfg.layers_per_block,
+            down_block_types=("ResnetDownsampleBlock2D",) * levels,
+            up_block_types=("ResnetUpsampleBlock2D",) * levels,
+            mid_block_type="UNetMidBlock2D",
+            add_attention=cfg.attention,
+            attention_head_dim=cfg.attention_head_dim,
+            norm_num_groups=cfg.norm_groups,
+            resnet_time_scale_shift="scale_shift",
+            dropout=cfg.dropout,
+            time_embedding_type="positional",
+            flip_sin_to_cos=True,  # [cos, sin] with max period 1e4, as the reference's gamma embedding
+            freq_shift=0,
+        )
+        self.size_multiple = 2 ** (levels - 1)
+        # The reference init: kaiming-normal (fan_in) weights and zero biases everywhere.
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(m.weight, mode="fan_in")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    def forward(self, y_t: torch.Tensor, c1: torch.Tensor, c2: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
+        return self.unet(torch.cat([y_t, c1, c2], dim=1), gamma).sample
+
+
+class GammaSchedule:
+    """Linear betas; per sample t ~ U{t_lo..t_hi} and gamma ~ U(gammas[t], gammas[t-1]).
+
+    ``gammas`` (cumulative products of 1 - beta, 0-based) come from diffusers'
+    DDPMScheduler, so the table is the standard one.
+    """
+
+    def __init__(self, cfg: DiffusionConfig):
+        from diffusers import DDPMScheduler
+
+        sched = DDPMScheduler(
+            num_train_timesteps=cfg.num_timesteps,
+            beta_schedule="linear",
+            beta_start=cfg.beta_start,
+            beta_end=cfg.beta_end,
+        )
+        self.gammas = sched.alphas_cumprod.to(torch.float64)
+
+    def sample(self, batch: int, t_range: tuple[int, int], device, generator=None) -> torch.Tensor:
+        lo, hi = t_range
+        t = torch.randint(lo, hi + 1, (batch,), generator=generator)
+        g_hi, g_lo = self.gammas[t - 1], self.gammas[t]
+        u = torch.rand(batch, generator=generator, dtype=torch.float64)
+        return (g_lo + u * (g_hi - g_lo)).to(device=device, dtype=torch.float32)
+
+    def gamma_bounds(self, t_range: tuple[int, int]) -> tuple[float, float]:
+        lo, hi = t_range
+        return float(self.gammas[hi]), float(self.gammas[lo - 1])

@@ -1,0 +1,90 @@
+"""Restoring whole images: value-range mapping and tiled inference with blended overlaps.
+
+The image stays in host memory; tiles go to the device in small batches. In
+overlaps, each tile's weight ramps linearly from the tile edge, except along
+image borders, and the accumulated weights are divided out, so the blend
+weights sum to one everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+from torch import nn
+
+
+def to_model_range(x: torch.Tensor, value_range: Sequence[float]) -> torch.Tensor:
+    lo, hi = value_range
+    return x if (lo, hi) == (0.0, 1.0) else x * (hi - lo) + lo
+
+
+def from_model_range(x: torch.Tensor, value_range: Sequence[float]) -> torch.Tensor:
+    lo, hi = value_range
+    return x if (lo, hi) == (0.0, 1.0) else (x - lo) / (hi - lo)
+
+
+def _starts(length: int, tile: int, overlap: int) -> list[int]:
+    if length <= tile:
+        return [0]
+    stride = tile - overlap
+    starts = list(range(0, length - tile, stride))
+    starts.append(length - tile)
+    return starts
+
+
+def _ramp(length: int, overlap: int, taper_start: bool, taper_end: bool) -> torch.Tensor:
+    w = torch.ones(length)
+    if overlap > 0:
+        ramp = (torch.arange(overlap, dtype=torch.float32) + 0.5) / overlap
+        if taper_start:
+            w[:overlap] = torch.minimum(w[:overlap], ramp)
+        if taper_end:
+            w[-overlap:] = torch.minimum(w[-overlap:], ramp.flip(0))
+    return w
+
+
+@torch.no_grad()
+def restore_tensor(
+    net: nn.Module,
+    image: torch.Tensor,
+    value_range: Sequence[float] = (0.0, 1.0),
+    tile: Optional[int] = 512,
+    overlap: int = 32,
+    batch: int = 4,
+    device: str | torch.device = "cpu",
+) -> torch.Tensor:
+    """Restore a CxHxW float image in [0, 1]; returns CxHxW in [0, 1] (not clipped) on the CPU."""
+    c, h, w = image.shape
+    device = torch.device(device)
+    if tile is None or (h <= tile and w <= tile):
+        x = to_model_range(image[None].to(device), value_range)
+        return from_model_range(net(x), value_range)[0].float().cpu()
+    overlap = max(0, min(overlap, tile // 2))
+    out = torch.zeros(c, h, w)
+    weight = torch.zeros(1, h, w)
+    boxes = [(t, l) for t in _starts(h, tile, overlap) for l in _starts(w, tile, overlap)]
+    th, tw = min(tile, h), min(tile, w)
+    for i in range(0, len(boxes), batch):
+        chunk = boxes[i : i + batch]
+        x = torch.stack([image[:, t : t + th, l : l + tw] for t, l in chunk]).to(device)
+        y = from_model_range(net(to_model_range(x, value_range)), value_range).float().cpu()
+        for (t, l), tile_out in zip(chunk, y):
+            wy = _ramp(th, overlap, t > 0, t + th < h)
+            wx = _ramp(tw, overlap, l > 0, l + tw < w)
+            wt = wy[:, None] * wx[None, :]
+            out[:, t : t + th, l : l + tw] += tile_out * wt
+            weight[:, t : t + th, l : l + tw] += wt
+    return out / weight
+
+
+def restore_safely(net, image, value_range, tile, overlap, device, batch: int = 4) -> torch.Tensor:
+    """restore_tensor, halving the tile size on device out-of-memory (down to 64 px)."""
+    while True:
+        try:
+            return restore_tensor(net, image, value_range, tile, overlap, batch, device)
+        except torch.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            tile = 512 if tile is None else tile // 2
+            if tile < 64:
+                raise

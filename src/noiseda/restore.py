@@ -1,0 +1,79 @@
+"""`noiseda restore`: files, folders (mirrored recursively) and globs, one failure never stops the batch."""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from noiseda.checkpoint import load_restorer
+from noiseda.data.io import Picture, is_image, read_image, write_image
+from noiseda.errors import NoisedaError
+from noiseda.infer import restore_safely
+
+
+def plan_outputs(inputs: Sequence[str], output: str, suffix: Optional[str] = None) -> list[tuple[Path, Path]]:
+    """(input file, output file) for every image; refuses any output that is an input."""
+    out_root = Path(output).expanduser()
+    jobs: list[tuple[Path, Path]] = []
+    for spec in inputs:
+        p = Path(spec).expanduser()
+        if any(ch in spec for ch in "*?["):
+            files = [Path(m) for m in sorted(glob.glob(spec, recursive=True)) if is_image(Path(m))]
+            jobs += [(f, out_root / f.name) for f in files]
+        elif p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.is_file() and is_image(f) and not f.name.startswith("."))
+            jobs += [(f, out_root / f.relative_to(p)) for f in files]
+        elif p.is_file():
+            jobs.append((p, out_root / p.name))
+        else:
+            raise NoisedaError(f"input not found: {spec}")
+    if not jobs:
+        raise NoisedaError(f"no images found in {', '.join(inputs)}")
+    if suffix:
+        jobs = [(i, o.with_suffix(suffix if suffix.startswith(".") else f".{suffix}")) for i, o in jobs]
+    sources = {i.resolve() for i, _ in jobs}
+    for _, o in jobs:
+        if o.resolve() in sources:
+            raise NoisedaError(f"output {o} would overwrite an input image; choose another --output")
+    return jobs
+
+
+def restore_picture(net, spec: dict, pic: Picture, device, tile: Optional[int]) -> Picture:
+    rgb = torch.from_numpy(np.ascontiguousarray(pic.rgb)).permute(2, 0, 1)
+    out = restore_safely(net, rgb, spec["value_range"], tile, 32, device).clamp(0, 1)
+    pixels = out.permute(1, 2, 0).numpy()
+    if pic.pixels.shape[2] == 1:  # gray in, gray out
+        pixels = pixels.mean(axis=2, keepdims=True)
+    return Picture(pixels.astype(np.float32), pic.alpha, pic.bit_depth)
+
+
+def restore_paths(
+    weights: str,
+    inputs: Sequence[str],
+    output: str,
+    device: str = "cpu",
+    tile: Optional[int] = 512,
+    skip_existing: bool = False,
+    suffix: Optional[str] = None,
+    progress: bool = True,
+) -> tuple[int, list[tuple[Path, str]]]:
+    """Returns (number restored, [(file, error)]) ; errors do not stop the batch."""
+    from tqdm import tqdm
+
+    jobs = plan_outputs(inputs, output, suffix)
+    net, spec = load_restorer(weights, device)
+    done, failed = 0, []
+    with torch.inference_mode():
+        for src, dst in tqdm(jobs, disable=not progress, desc="restore", unit="img"):
+            if skip_existing and dst.exists():
+                continue
+            try:
+                write_image(dst, restore_picture(net, spec, read_image(src), device, tile))
+                done += 1
+            except NoisedaError as exc:
+                failed.append((src, str(exc)))
+    return done, failed

@@ -1,0 +1,311 @@
+"""The training loop, on Accelerate: the same code on CPU, one GPU, several GPUs or nodes.
+
+Determinism: every random draw at step k (data, noise levels, coins, dropout)
+is seeded from (seed, k, rank), so resuming from the checkpoint of step k
+gives exactly the run that did not stop (bitwise on CPU).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import time
+from functools import partial
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch.utils.data import DataLoader
+
+from noiseda import __version__
+from noiseda.adapt import build_method, lambda_at
+from noiseda.checkpoint import export_restorer, list_checkpoints, load_checkpoint, save_checkpoint
+from noiseda.config import Config, save_config
+from noiseda.data.datasets import ImageStore, StepBatches, TrainSamples, list_images, load_pairs, match_pairs
+from noiseda.data.datasets import _seed as derive_seed
+from noiseda.degrade import DEGRADATIONS
+from noiseda.ema import EMA
+from noiseda.errors import NoisedaError
+from noiseda.infer import restore_tensor, to_model_range
+from noiseda.metrics import psnr, ssim
+from noiseda.nets import build_net
+
+
+def net_kwargs(cfg: Config) -> dict:
+    return {"width": cfg.net.width} if cfg.net.width else {}
+
+
+def net_spec(cfg: Config, **extra) -> dict:
+    return {
+        "format": "noiseda-restorer/1",
+        "net": cfg.net.name,
+        "kwargs": net_kwargs(cfg),
+        "value_range": list(cfg.data.value_range),
+        "task": cfg.task,
+        "method": cfg.method.name,
+        "noiseda_version": __version__,
+        **extra,
+    }
+
+
+def build_samples(cfg: Config, needs_real: bool, needs_reference: bool) -> TrainSamples:
+    """Check and index all training data; raises NoisedaError before anything is written."""
+    d = cfg.data
+    stores: dict = {}
+    if d.pairs_input or d.pairs_target:
+        if d.clean:
+            raise NoisedaError("data: give either data.clean or data.pairs_input/pairs_target, not both")
+        pairs = match_pairs(d.pairs_input, d.pairs_target, "data.pairs")
+        stores["pairs"] = (ImageStore([p for p, _ in pairs], d.cache), ImageStore([t for _, t in pairs], d.cache))
+        clean_paths = [t for _, t in pairs]
+    elif d.clean:
+        clean_paths = list_images(d.clean, "data.clean")
+        stores["clean"] = ImageStore(clean_paths, d.cache)
+        fn = DEGRADATIONS.get(d.degradation)
+        stores["degrade"] = (
+            partial(fn, sigma_range=tuple(d.sigma_range))
+            if "sigma_range" in inspect.signature(fn).parameters
+            else fn
+        )
+    else:
+        raise NoisedaError("data: no synthetic training data (set data.clean, or data.pairs_input and data.pairs_target)")
+    if needs_real:
+        if not d.real:
+            raise NoisedaError(f"data.real: method {cfg.method.name!r} needs unlabeled real images")
+        stores["real"] = ImageStore(list_images(d.real, "data.real"), d.cache)
+    if needs_reference:
+        # Default: the synthetic ground truth, drawn by its own stream, hence unpaired.
+        paths = list_images(d.reference, "data.reference") if d.reference else clean_paths
+        stores["reference"] = ImageStore(paths, d.cache)
+    samples = TrainSamples(d.patch_size, cfg.train.seed, **stores)
+    if d.cache:
+        for key in ("clean", "real", "reference"):
+            if stores.get(key) is not None:
+                stores[key].check_readable()
+        for store in stores.get("pairs", ()):
+            store.check_readable()
+    return samples
+
+
+def load_validation(cfg: Config) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    if not cfg.data.val_pairs:
+        return []
+    pairs = load_pairs(cfg.data.val_pairs, "data.val_pairs")
+    if cfg.data.val_max_images:
+        pairs = pairs[: cfg.data.val_max_images]
+    out = []
+    for x, y in pairs:
+        xi, yi = ImageStore([x], False)[0], ImageStore([y], False)[0]
+        if xi.shape != yi.shape:
+            raise NoisedaError(f"data.val_pairs: size mismatch {x} {tuple(xi.shape)} vs {y} {tuple(yi.shape)}")
+        out.append((x.name, xi, yi))
+    return out
+
+
+def validate_restorer(net, images, value_range, y_channel: bool, device) -> dict[str, float]:
+    ps, ss = [], []
+    net.eval()
+    for _, x, y in images:
+        out = restore_tensor(net, x, value_range, tile=512, overlap=32, device=device)
+        ps.append(psnr(out, y, y_channel))
+        ss.append(ssim(out, y, y_channel))
+    return {"val/psnr": sum(ps) / len(ps), "val/ssim": sum(ss) / len(ss)}
+
+
+class _Logger:
+    """metrics.jsonl + TensorBoard, main process only."""
+
+    def __init__(self, run_dir: Path, enabled: bool):
+        self.enabled = enabled
+        self.jsonl = run_dir / "metrics.jsonl" if enabled else None
+        self.tb = None
+        if enabled:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(str(run_dir / "tensorboard"))
+            except ImportError:  # tensorboard is a dependency, but stay usable without it
+                self.tb = None
+
+    def log(self, step: int, values: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        with open(self.jsonl, "a") as f:
+            f.write(json.dumps({"step": step, **values}) + "\n")
+        if self.tb is not None:
+            for k, v in values.items():
+                if isinstance(v, (int, float)) and math.isfinite(v):
+                    self.tb.add_scalar(k, v, step)
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+def _truncate_jsonl(path: Path, step: int) -> None:
+    """On resume, drop log lines written after the checkpoint (they will be written again)."""
+    if not path.is_file():
+        return
+    keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", 0) <= step]
+    path.write_text("".join(ln + "\n" for ln in keep))
+
+
+def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool = True) -> dict:
+    """Train; returns a summary dict (steps, best validation, exported folders)."""
+    from accelerate import Accelerator
+    from tqdm import tqdm
+
+    run_dir = Path(run_dir)
+    t = cfg.train
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    accelerator = Accelerator(mixed_precision=t.mixed_precision, cpu=not torch.cuda.is_available())
+    main = accelerator.is_main_process
+    rank, world = accelerator.process_index, accelerator.num_processes
+
+    torch.manual_seed(t.seed)  # initial weights depend on the seed only
+    restorer = build_net(cfg.net.name, zero_init_last=cfg.net.zero_init_last, **net_kwargs(cfg))
+    method = build_method(cfg, restorer)
+    samples = build_samples(cfg, method.needs_real, method.needs_reference)
+    val_images = load_validation(cfg)
+
+    checkpoints = list_checkpoints(run_dir)
+    if checkpoints and not resume:
+        raise NoisedaError(f"{run_dir} already holds checkpoints: pass --resume, or choose another output folder")
+    if resume and not checkpoints:
+        raise NoisedaError(f"--resume: no complete checkpoint in {run_dir}")
+
+    ramp = cfg.method.lambda_ramp_steps or math.ceil(300 * samples.synthetic_size / (t.batch_size * world))
+    optimizer = torch.optim.Adam(
+        method.parameters(), lr=t.lr, betas=tuple(t.adam_betas), eps=t.adam_eps, foreach=True
+    )
+    ema = EMA(restorer, t.ema_decay, t.ema_warmup)
+    start, best, nonfinite_total = 0, None, 0
+    ckpt = None
+    if resume:
+        ckpt = load_checkpoint(checkpoints[-1])
+        method.load_state_dict(ckpt["model"])
+        st = ckpt["state"]
+        ema.load_state_dict(ckpt["ema"], st["ema_updates"])
+        start, best, nonfinite_total = st["step"], st.get("best"), st.get("nonfinite_total", 0)
+    ema.net.to(accelerator.device)
+    method, optimizer = accelerator.prepare(method, optimizer)
+    if ckpt is not None:
+        optimizer.load_state_dict(ckpt["optimizer"])
+    core = accelerator.unwrap_model(method)
+
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run_dir / "config.yaml")
+        _truncate_jsonl(run_dir / "metrics.jsonl", start)
+    accelerator.wait_for_everyone()
+    logger = _Logger(run_dir, main)
+    if main and start == 0:
+        logger.log(0, {"info/params_restorer": sum(p.numel() for p in core.restorer.parameters()),
+                       "info/lambda_ramp_steps": ramp, "info/world_size": world})
+
+    loader = DataLoader(
+        samples,
+        batch_sampler=StepBatches(start, t.batch_size, rank, world, t.steps),
+        num_workers=cfg.data.workers,
+        pin_memory=accelerator.device.type == "cuda",
+        persistent_workers=cfg.data.workers > 0,
+    )
+    value_range = cfg.data.value_range
+    has_noise_loss = hasattr(core, "diffusion")
+    bar = tqdm(total=t.steps, initial=start, disable=not (main and progress), desc=cfg.method.name,
+               dynamic_ncols=True, unit="step")
+    window: dict[str, float] = {}
+    window_n, nonfinite_run, tic = 0, 0, time.perf_counter()
+
+    def save(step: int) -> None:
+        if main:
+            save_checkpoint(
+                run_dir, step,
+                {"model": core.state_dict(), "ema": ema.state_dict()},
+                optimizer.state_dict(),
+                {"step": step, "ema_updates": ema.updates, "best": best, "nonfinite_total": nonfinite_total,
+                 "lambda": lambda_at(step, cfg.method.lambda_weight, cfg.method.lambda_slope, ramp)},
+                t.keep_checkpoints,
+            )
+        accelerator.wait_for_everyone()
+
+    step = start
+    for step, batch in enumerate(loader, start=start + 1):
+        torch.manual_seed(derive_seed(t.seed, "step", step, rank))
+        batch = {k: to_model_range(v.to(accelerator.device, non_blocking=True), value_range) for k, v in batch.items()}
+        lam = lambda_at(step, cfg.method.lambda_weight, cfg.method.lambda_slope, ramp) if has_noise_loss else 0.0
+        method.train()
+        with accelerator.autocast():
+            losses = method(batch, lam)
+        accelerator.backward(losses["total"])
+        finite = bool(accelerator.gather(losses["total"].detach().float().reshape(1)).isfinite().all())
+        if finite:
+            optimizer.step()
+            ema.update(core.restorer)
+            nonfinite_run = 0
+        else:
+            nonfinite_run += 1
+            nonfinite_total += 1
+            logger.log(step, {"train/nonfinite_skipped": nonfinite_total})
+        optimizer.zero_grad(set_to_none=True)
+        if nonfinite_run >= t.max_nonfinite:
+            save(step)
+            bar.close()
+            logger.close()
+            raise NoisedaError(
+                f"training stopped at step {step}: {nonfinite_run} non-finite losses in a row "
+                f"(checkpoint saved in {run_dir / 'checkpoints'}); lower train.lr or use mixed_precision=no"
+            )
+        if finite:
+            for k, v in losses.items():
+                window[k] = window.get(k, 0.0) + float(v.detach())
+            window_n += 1
+        bar.update(1)
+
+        if step % t.log_every == 0 or step == t.steps:
+            elapsed = time.perf_counter() - tic
+            values = {f"loss/{k}": v / max(window_n, 1) for k, v in window.items()}
+            values.update({"train/lambda": lam, "train/steps_per_s": t.log_every / max(elapsed, 1e-9),
+                           "train/ema_decay": ema.current_decay()})
+            logger.log(step, values)
+            bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in values.items()
+                             if k.startswith("loss/") and k in ("loss/total", "loss/sup", "loss/noise")} | {"lam": f"{lam:.3f}"})
+            window, window_n, tic = {}, 0, time.perf_counter()
+
+        if step % t.val_every == 0 or step == t.steps:
+            if main:
+                extra = {}
+                if val_images:
+                    extra = validate_restorer(ema.net, val_images, value_range, cfg.task == "derain", accelerator.device)
+                    if best is None or extra["val/psnr"] > best["val/psnr"]:
+                        best = {"step": step, **extra}
+                        export_restorer(run_dir / "best", ema.state_dict(), net_spec(cfg, step=step, weights="ema", **extra))
+                if has_noise_loss:
+                    extra.update(_probe(core, batch))
+                if extra:
+                    logger.log(step, extra)
+                    bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in extra.items()))
+            accelerator.wait_for_everyone()
+
+        if step % t.checkpoint_every == 0 or step == t.steps:
+            save(step)
+
+    bar.close()
+    if main:
+        export_restorer(run_dir / "final", ema.state_dict(), net_spec(cfg, step=step, weights="ema"))
+    accelerator.wait_for_everyone()
+    logger.close()
+    accelerator.end_training()
+    return {"run_dir": str(run_dir), "steps": step, "best": best, "final": str(run_dir / "final"),
+            "nonfinite_skipped": nonfinite_total}
+
+
+def _probe(core, batch) -> dict[str, float]:
+    was_training = core.training
+    core.eval()
+    try:
+        return {f"probe/{k}": v for k, v in core.shortcut_probe(batch).items()}
+    finally:
+        core.train(was_training)
