@@ -21,17 +21,15 @@ def cmd_train(args) -> int:
     from noiseda.config import load_config
     from noiseda.train import train
 
-    if args.config is None and not args.resume:
-        raise_error("train needs -c CONFIG (or --resume with --out RUN_DIR)")
     run_dir = Path(args.out) if args.out else None
     config = args.config
-    if config is None:  # resume from the run's own resolved config
+    if config is None and args.resume:  # resume from the run's own resolved config
         if run_dir is None:
             raise_error("--resume without -c needs --out RUN_DIR")
         config = str(run_dir / "config.yaml")
-    cfg = load_config(config, args.set or [])
+    cfg = load_config(config, args.set or [])  # no config: the built-in (paper) defaults + --set
     if run_dir is None:
-        run_dir = Path("runs") / f"{Path(config).stem}-{cfg.method.name}"
+        run_dir = Path("runs") / f"{Path(config).stem if config else 'default'}-{cfg.method.name}"
     summary = train(cfg, run_dir, resume=args.resume, progress=not args.no_progress)
     best = summary["best"]
     msg = f"done: {summary['steps']} steps; restorer exported to {summary['final']}"

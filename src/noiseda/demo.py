@@ -1,0 +1,155 @@
+"""`noiseda demo`: the whole method offline, in minutes, on images bundled with scikit-image.
+
+Synthetic domain: clean photos + AWGN. "Real" domain: a simulated camera
+noise (Poisson-Gaussian in linear RGB through a Bayer mosaic, demosaicked,
+gamma, JPEG) that AWGN training does not cover, on other photos. Test: held-out
+photos with the same simulated camera noise and their ground truth. Trains
+``vanilla`` and ``noise-da`` from the same seed for the same steps, then
+prints a table and writes a side-by-side PNG and a Markdown report.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from noiseda.config import load_config
+from noiseda.data.io import Picture, to_uint8, write_image
+from noiseda.degrade import DEGRADATIONS
+from noiseda.errors import NoisedaError
+
+SYNTHETIC = ["astronaut", "coffee", "rocket", "immunohistochemistry"]  # clean, + AWGN in training
+REAL = ["chelsea", "hubble_deep_field", "retina"]  # unlabeled "real" noisy photos
+TEST_CROP = 192
+DEMO_SEED = 2024
+
+
+def _skimage(name: str) -> np.ndarray:
+    import skimage.data
+
+    if name.startswith("motorcycle"):
+        left, right, _ = skimage.data.stereo_motorcycle()
+        return left if name.endswith("left") else right
+    img = getattr(skimage.data, name)()
+    if max(img.shape[:2]) > 640:  # keep the demo light: downscale the big ones
+        from PIL import Image
+
+        h, w = img.shape[:2]
+        s = 640 / max(h, w)
+        img = np.asarray(Image.fromarray(img).resize((round(w * s), round(h * s)), Image.LANCZOS))
+    return img
+
+
+def _tensor(img: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(img.astype(np.float32) / 255.0).permute(2, 0, 1).contiguous()
+
+
+def _save(path: Path, t: torch.Tensor) -> None:
+    write_image(path, Picture(t.clamp(0, 1).permute(1, 2, 0).numpy()))
+
+
+def make_demo_data(root: Path) -> None:
+    """Write the three domains as image files, as a user's data would be."""
+    camera = DEGRADATIONS.get("camera-noise")
+    g = torch.Generator().manual_seed(DEMO_SEED)
+    for name in SYNTHETIC:
+        _save(root / "clean" / f"{name}.png", _tensor(_skimage(name)))
+    for name in REAL:
+        _save(root / "real" / f"{name}.png", camera(_tensor(_skimage(name)), g))
+    for name in ("motorcycle_left", "motorcycle_right"):
+        img = _tensor(_skimage(name))
+        _, h, w = img.shape
+        for i, (top, left) in enumerate([(40, 80), (40, 420), (280, 80), (280, 420)]):
+            crop = img[:, top : top + TEST_CROP, left : left + TEST_CROP]
+            _save(root / "test" / "clean" / f"{name}_{i}.png", crop)
+            _save(root / "test" / "noisy" / f"{name}_{i}.png", camera(crop, g))
+
+
+def _side_by_side(rows: list[list[torch.Tensor]], labels: list[str], path: Path) -> None:
+    """A grid: one row per test image, one column per label, 4 px gutters."""
+    from PIL import Image, ImageDraw
+
+    h, w = rows[0][0].shape[1:]
+    gut, head = 4, 18
+    canvas = Image.new("RGB", (len(labels) * (w + gut) - gut, head + len(rows) * (h + gut) - gut), "white")
+    draw = ImageDraw.Draw(canvas)
+    for j, label in enumerate(labels):
+        draw.text((j * (w + gut) + 4, 3), label, fill="black")
+    for i, row in enumerate(rows):
+        for j, t in enumerate(row):
+            canvas.paste(Image.fromarray(to_uint8(t.permute(1, 2, 0).numpy())), (j * (w + gut), head + i * (h + gut)))
+    canvas.save(path)
+
+
+def run_demo(out: str | Path = "noiseda-demo", steps: Optional[int] = None, progress: bool = True) -> dict:
+    from noiseda.checkpoint import load_restorer
+    from noiseda.data.datasets import ImageStore, load_pairs
+    from noiseda.evaluate import summarize
+    from noiseda.infer import restore_tensor
+    from noiseda.metrics import psnr, ssim
+    from noiseda.train import train
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not (out / "demo-data").is_dir():
+        raise NoisedaError(f"{out} exists and is not a noiseda demo folder; choose another --out")
+    data = out / "demo-data"
+    if not (data / "test" / "noisy").is_dir():
+        make_demo_data(data)
+    results, timings = {}, {}
+    for method in ("vanilla", "noise-da"):
+        overrides = [
+            f"method.name={method}",
+            f"data.clean={data / 'clean'}",
+            f"data.real={data / 'real'}",
+            f"train.seed={DEMO_SEED}",
+        ]
+        if steps:
+            overrides.append(f"train.steps={steps}")
+        cfg = load_config("demo", overrides)
+        run = out / "runs" / method
+        tic = time.perf_counter()
+        train(cfg, run, resume=(run / "checkpoints").is_dir(), progress=progress)
+        timings[method] = time.perf_counter() - tic
+        results[method] = load_restorer(run / "final")[0]
+
+    pairs = load_pairs(data / "test", "demo test")
+    rows: dict[str, list[dict]] = {"input": [], "vanilla": [], "noise-da": []}
+    grid = []
+    with torch.inference_mode():
+        for x_path, y_path in pairs:
+            x, y = ImageStore([x_path], False)[0], ImageStore([y_path], False)[0]
+            outs = {"input": x, **{m: restore_tensor(net, x, tile=None).clamp(0, 1) for m, net in results.items()}}
+            for m, img in outs.items():
+                rows[m].append({"image": x_path.name, "psnr": psnr(img, y), "ssim": ssim(img, y)})
+            grid.append([x, outs["vanilla"], outs["noise-da"], y])
+    summary = {m: summarize(r) for m, r in rows.items()}
+    table = "\n".join(
+        ["| | PSNR (dB) | SSIM |", "|---|---|---|"]
+        + [f"| {m} | {s['psnr']:.2f} | {s['ssim']:.4f} |" for m, s in summary.items()]
+    )
+    _side_by_side(grid[:4], ["input (simulated real)", "vanilla", "noise-da", "clean"], out / "side_by_side.png")
+    (out / "results.json").write_text(json.dumps({"summary": summary, "per_image": rows,
+                                                  "train_seconds": timings}, indent=2))
+    report = f"""# noiseda demo
+
+Synthetic domain: {', '.join(SYNTHETIC)} (scikit-image) + AWGN, sigma in [0, 75]/255.
+Real domain (unlabeled): {', '.join(REAL)} with simulated camera noise (Poisson-Gaussian in
+linear RGB on a Bayer mosaic, demosaicked, gamma, JPEG).
+Test: {len(pairs)} held-out {TEST_CROP}x{TEST_CROP} crops of the motorcycle stereo pair, same camera noise.
+Both methods: same seed, same steps; EMA weights scored on the whole crops.
+
+{table}
+
+Training time: vanilla {timings['vanilla']:.0f} s, noise-da {timings['noise-da']:.0f} s.
+
+![input | vanilla | noise-da | clean](side_by_side.png)
+"""
+    (out / "report.md").write_text(report)
+    print(table)
+    print(f"side-by-side: {out / 'side_by_side.png'}; report: {out / 'report.md'}")
+    return summary

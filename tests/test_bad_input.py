@@ -1,0 +1,122 @@
+"""Every bad input gives one line on stderr naming the problem, exit code 2, and writes nothing."""
+
+import pytest
+
+from noiseda.cli import main
+
+from conftest import TINY, write_images
+
+
+def _train(tmp_path, *sets):
+    args = ["train", "--out", str(tmp_path / "run"), "--no-progress"]
+    for s in TINY + list(sets):
+        args += ["--set", s]
+    return args
+
+
+def _check(capsys, argv, message, tmp_path=None):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("noiseda: error:"), err
+    assert message in err, err
+    assert "Traceback" not in err
+    if tmp_path is not None:
+        assert not (tmp_path / "run").exists()
+
+
+def test_missing_folder(tmp_path, capsys):
+    _check(capsys, _train(tmp_path, f"data.clean={tmp_path / 'nope'}", f"data.real={tmp_path}"),
+           "no such file or folder", tmp_path)
+
+
+def test_empty_folder(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    write_images(tmp_path / "clean", 2)
+    _check(capsys, _train(tmp_path, f"data.clean={tmp_path / 'clean'}", f"data.real={tmp_path / 'empty'}"),
+           "no images in folder", tmp_path)
+
+
+def test_truncated_image(tmp_path, capsys):
+    files = write_images(tmp_path / "clean", 2, size=(64, 64))
+    files[1].write_bytes(files[1].read_bytes()[:200])
+    write_images(tmp_path / "real", 2)
+    _check(capsys, _train(tmp_path, f"data.clean={tmp_path / 'clean'}", f"data.real={tmp_path / 'real'}"),
+           f"cannot read image {files[1]}", tmp_path)
+
+
+def test_not_an_image(tmp_path, capsys):
+    write_images(tmp_path / "clean", 1)
+    (tmp_path / "clean" / "junk.png").write_text("hello")
+    write_images(tmp_path / "real", 1)
+    _check(capsys, _train(tmp_path, f"data.clean={tmp_path / 'clean'}", f"data.real={tmp_path / 'real'}"),
+           "junk.png", tmp_path)
+
+
+def test_unknown_config_key(tmp_path, capsys):
+    _check(capsys, _train(tmp_path, "train.bacth_size=3"), "did you mean 'batch_size'", tmp_path)
+
+
+def test_wrong_config_type(tmp_path, capsys):
+    _check(capsys, _train(tmp_path, "train.batch_size=[1]"), "train.batch_size: expected int", tmp_path)
+
+
+def test_bad_yaml_file(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("train: {steps: [1,\n")
+    _check(capsys, ["train", "-c", str(cfg), "--out", str(tmp_path / "run")], "invalid YAML", tmp_path)
+
+
+def test_unknown_method_and_net(tmp_path, capsys):
+    _check(capsys, _train(tmp_path, "method.name=noise-dda"), "did you mean 'noise-da'", tmp_path)
+    _check(capsys, _train(tmp_path, "net.name=unet-x"), "unknown restoration net", tmp_path)
+
+
+def test_mismatched_pairs(tmp_path, capsys):
+    write_images(tmp_path / "p" / "noisy", 3)
+    write_images(tmp_path / "p" / "clean", 2)
+    write_images(tmp_path / "real", 1)
+    _check(capsys, _train(tmp_path, f"data.pairs_input={tmp_path / 'p/noisy'}",
+                          f"data.pairs_target={tmp_path / 'p/clean'}", f"data.real={tmp_path / 'real'}"),
+           "1 image(s) have no target: img2", tmp_path)
+
+
+def test_evaluate_on_mismatched_pairs(tmp_path, capsys):
+    write_images(tmp_path / "p" / "noisy", 2)
+    write_images(tmp_path / "p" / "clean", 3)
+    _check(capsys, ["evaluate", "--weights", str(tmp_path), "--pairs", str(tmp_path / "p")], "have no input")
+
+
+def test_evaluate_missing_weights(tmp_path, capsys):
+    write_images(tmp_path / "p" / "noisy", 1)
+    write_images(tmp_path / "p" / "clean", 1)
+    _check(capsys, ["evaluate", "--weights", str(tmp_path / "w"), "--pairs", str(tmp_path / "p")], "weights not found")
+
+
+def test_restore_refuses_to_overwrite_inputs(tmp_path, capsys):
+    write_images(tmp_path / "imgs", 2)
+    before = {p: p.read_bytes() for p in (tmp_path / "imgs").iterdir()}
+    _check(capsys, ["restore", "--weights", str(tmp_path), "--input", str(tmp_path / "imgs"),
+                    "--output", str(tmp_path / "imgs")], "would overwrite an input")
+    assert {p: p.read_bytes() for p in (tmp_path / "imgs").iterdir()} == before
+
+
+def test_restore_reports_a_corrupt_file_and_goes_on(dataset, tmp_path, capsys):
+    from noiseda.train import train
+
+    from conftest import tiny_config
+
+    train(tiny_config(dataset, "method.name=vanilla"), tmp_path / "r", progress=False)
+    imgs = write_images(tmp_path / "in", 3)
+    imgs[1].write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    rc = main(["restore", "--weights", str(tmp_path / "r"), "--input", str(tmp_path / "in"),
+               "--output", str(tmp_path / "out"), "--no-progress"])
+    assert rc == 1
+    assert "img1.png" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["img0.png", "img2.png"]
+
+
+def test_resume_without_checkpoint(dataset, tmp_path, capsys):
+    from conftest import data_overrides
+
+    _check(capsys, _train(tmp_path, *data_overrides(dataset)) + ["--resume", "-c", "tiny-cpu"],
+           "no complete checkpoint", tmp_path)

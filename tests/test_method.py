@@ -1,0 +1,158 @@
+import math
+
+import pytest
+import torch
+
+from noiseda.adapt import build_method, lambda_at
+from noiseda.adapt.noise_da import swap_slots
+from noiseda.nets import build_net
+
+from conftest import tiny_config
+
+
+def _batch(n=4, size=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {k: torch.rand(n, 3, size, size, generator=g) for k in ("syn_in", "syn_gt", "real", "ref")}
+
+
+def _method(ds, *extra):
+    cfg = tiny_config(ds, *extra)
+    torch.manual_seed(0)
+    return build_method(cfg, build_net("unet", width=4))
+
+
+class Recorder(torch.nn.Module):
+    """Stands in for the diffusion net and records what it is given."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(()))
+        self.calls = []
+
+    def forward(self, y_t, c1, c2, gamma):
+        self.calls.append((y_t, c1, c2, gamma))
+        return self.w * (c1 + c2).mean(1, keepdim=True).expand_as(y_t)
+
+
+def test_swap_slots_swaps_exactly_the_drawn_samples():
+    a, b = torch.zeros(5, 3, 2, 2), torch.ones(5, 3, 2, 2)
+    coins = torch.tensor([True, False, False, True, True])
+    s1, s2 = swap_slots(a, b, coins)
+    for i, c in enumerate(coins):
+        assert torch.equal(s1[i], b[i] if c else a[i])
+        assert torch.equal(s2[i], a[i] if c else b[i])
+
+
+def test_channel_shuffle_and_residual_swap_negatives(dataset):
+    m = _method(dataset)
+    m.diffusion = Recorder()
+    coins = [torch.tensor([True, False, True, False]), torch.tensor([False, False, True, True])]
+    m.draw_coins = lambda n, device: coins.pop(0)
+    b = _batch()
+    m(b, 0.1)
+    ((y_t, c1, c2, gamma),) = m.diffusion.calls
+    with torch.no_grad():
+        y_s, y_r = m.restorer(b["syn_in"]), m.restorer(b["real"])
+    r_s, r_r = y_s - b["syn_in"], y_r - b["real"]
+    n_s, n_r = b["syn_in"] + r_r, b["real"] + r_s  # the residual-swapped negatives
+    pos_coins, neg_coins = [True, False, True, False], [False, False, True, True]
+    for i in range(4):
+        exp1, exp2 = (y_r[i], y_s[i]) if pos_coins[i] else (y_s[i], y_r[i])
+        torch.testing.assert_close(c1[i], exp1)
+        torch.testing.assert_close(c2[i], exp2)
+        exp1, exp2 = (n_r[i], n_s[i]) if neg_coins[i] else (n_s[i], n_r[i])
+        torch.testing.assert_close(c1[4 + i], exp1)
+        torch.testing.assert_close(c2[4 + i], exp2)
+    assert torch.equal(y_t[:4], y_t[4:]) and torch.equal(gamma[:4], gamma[4:])
+
+
+def test_hinge_is_one_hinge_on_batch_means(dataset):
+    m = _method(dataset, "method.margin=0.1")
+    out = m(_batch(), 0.5)
+    assert out["hinge"].item() == pytest.approx(max(0.0, out["mse_pos"].item() - out["mse_neg"].item() + 0.1), abs=1e-6)
+    assert out["noise"].item() == pytest.approx((out["mse_pos"].item() + out["hinge"].item()) / 2, rel=1e-6)
+    assert out["total"].item() == pytest.approx(out["sup"].item() + 0.5 * out["noise"].item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["synthetic", "real"])
+def test_single_domain_conditions(dataset, mode):
+    m = _method(dataset, f"method.condition={mode}", "method.channel_shuffle=false", "method.residual_swap=false")
+    m.diffusion = Recorder()
+    b = _batch()
+    out = m(b, 0.1)
+    (_, c1, c2, _), = m.diffusion.calls
+    with torch.no_grad():
+        expected = m.restorer(b["syn_in"] if mode == "synthetic" else b["real"])
+    torch.testing.assert_close(c1, expected)
+    torch.testing.assert_close(c2, expected)
+    assert "hinge" not in out and out["noise"].item() == pytest.approx(out["mse_pos"].item())
+
+
+def test_ex_targets_the_unpaired_reference(dataset):
+    m = _method(dataset, "method.name=noise-da-ex")
+    assert m.needs_reference and not m.residual_swap
+    m.diffusion = Recorder()
+    b = _batch()
+    torch.manual_seed(3)
+    m(b, 0.1)
+    (y_t, _, _, gamma), = m.diffusion.calls
+    torch.manual_seed(3)
+    g = m.schedule.sample(4, (1, 999), "cpu").view(-1, 1, 1, 1)
+    eps = torch.randn_like(b["ref"])
+    torch.testing.assert_close(y_t, g.sqrt() * b["ref"] + (1 - g).sqrt() * eps)
+
+
+def test_lambda_ramp_values():
+    top = 0.2 * (2 / (1 + math.exp(-5)) - 1)
+    assert lambda_at(0, 0.2, 5.0, 100) == 0.0
+    assert lambda_at(100, 0.2, 5.0, 100) == pytest.approx(top) and top == pytest.approx(0.19732, abs=1e-5)
+    assert lambda_at(10_000, 0.2, 5.0, 100) == pytest.approx(top)
+    assert lambda_at(50, 0.2, 5.0, 100) == pytest.approx(0.2 * (2 / (1 + math.exp(-2.5)) - 1))
+    values = [lambda_at(s, 0.2, 5.0, 100) for s in range(0, 120, 7)]
+    assert values == sorted(values)
+
+
+@pytest.mark.parametrize("t_range", [(1, 100), (900, 999), (1, 999), (500, 500)])
+def test_noise_levels_stay_in_the_t_range(dataset, t_range):
+    m = _method(dataset)
+    gammas = m.schedule.gammas
+    g = m.schedule.sample(20000, t_range, "cpu")
+    lo, hi = float(gammas[t_range[1]]), float(gammas[t_range[0] - 1])
+    assert g.min().item() >= lo - 1e-7 and g.max().item() <= hi + 1e-7
+    assert (g.max() - g.min()).item() > 0.5 * (hi - lo)  # covers the range, not one point
+
+
+def test_schedule_matches_the_reference():
+    from noiseda.config import DiffusionConfig
+    from noiseda.diffusion import GammaSchedule
+
+    gammas = GammaSchedule(DiffusionConfig()).gammas
+    assert gammas[0].item() == pytest.approx(1 - 1e-6)
+    assert GammaSchedule(DiffusionConfig()).gamma_bounds((1, 999))[0] == pytest.approx(0.0066, abs=2e-4)
+    assert GammaSchedule(DiffusionConfig()).gamma_bounds((1, 100))[0] == pytest.approx(0.95, abs=5e-3)
+
+
+def test_noise_loss_gradient_reaches_the_restorer(dataset):
+    m = _method(dataset)
+    m.supervised = lambda restored, target: torch.zeros(())  # leave lambda * L_noise alone
+    m(_batch(), 1.0)["total"].backward()
+    grads = [p.grad for p in m.restorer.parameters()]
+    assert all(g is not None for g in grads)
+    assert sum(g.abs().sum().item() for g in grads) > 0
+    assert all(p.grad is not None for p in m.diffusion.parameters() if p.requires_grad)
+
+
+def test_vanilla_has_no_diffusion_net(dataset):
+    m = _method(dataset, "method.name=vanilla")
+    assert not hasattr(m, "diffusion")
+    assert set(m(_batch(), 0.0)) == {"total", "sup"}
+
+
+def test_paper_size_diffusion_net():
+    from noiseda.config import DiffusionConfig
+    from noiseda.diffusion import NoisePredictor
+
+    net = NoisePredictor(DiffusionConfig())
+    n = sum(p.numel() for p in net.parameters())
+    assert abs(n - 62_643_075) / 62_643_075 < 1e-4
+    assert net.unet.conv_in.in_channels == 9 and net.unet.conv_out.out_channels == 3

@@ -1,0 +1,112 @@
+"""Training end to end on tiny generated images: train -> evaluate -> restore, resume, export."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from noiseda.adapt import METHODS
+from noiseda.adapt.vanilla import Vanilla
+from noiseda.cli import main
+from noiseda.errors import NoisedaError
+from noiseda.train import train
+
+from conftest import TINY, data_overrides, tiny_config
+
+
+def _weights(path):
+    return load_file(str(path))
+
+
+@pytest.mark.parametrize("method", ["vanilla", "noise-da", "noise-da-ex"])
+def test_train_evaluate_restore_end_to_end(dataset, tmp_path, method, capsys):
+    run = tmp_path / f"run-{method}"
+    args = ["train", "--out", str(run), "--no-progress"]
+    for s in TINY + data_overrides(dataset) + [f"method.name={method}"]:
+        args += ["--set", s]
+    assert main(args) == 0
+    for name in ("config.yaml", "metrics.jsonl", "final/restorer.safetensors", "final/net.json", "best/net.json"):
+        assert (run / name).is_file(), name
+    assert list((run / "tensorboard").iterdir())
+    logs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert any("val/psnr" in r for r in logs) and any("loss/total" in r for r in logs)
+    spec = json.loads((run / "final" / "net.json").read_text())
+    assert spec["net"] == "unet" and spec["value_range"] == [0.0, 1.0] and spec["method"] == method
+
+    ev = tmp_path / "eval"
+    assert main(["evaluate", "--weights", str(run), "--pairs", str(dataset["val"]), "--out", str(ev)]) == 0
+    summary = json.loads((ev / "summary.json").read_text())["results"]["val"]
+    assert summary["images"] == 2 and 0 < summary["psnr"] < 100 and 0 < summary["ssim"] <= 1
+    assert (ev / "val.csv").read_text().count("\n") == 3
+
+    out = tmp_path / "restored"
+    assert main(["restore", "--weights", str(run / "final"), "--input", str(dataset["real"]),
+                 "--output", str(out), "--no-progress", "--tile", "16"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["img0.jpg", "img1.jpg", "img2.jpg"]
+
+
+def test_exported_weights_hold_no_diffusion_parameters(dataset, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config(dataset), run, progress=False)
+    exported = _weights(run / "final" / "restorer.safetensors")
+    full = _weights(sorted((run / "checkpoints").iterdir())[-1] / "model.safetensors")
+    assert any(k.startswith("diffusion.") for k in full)  # the checkpoint has it, for resuming
+    assert set(exported) == {k.removeprefix("restorer.") for k in full if k.startswith("restorer.")}
+
+
+def test_resume_equals_not_stopping(dataset, tmp_path):
+    cfg = tiny_config(dataset, "train.checkpoint_every=2", "train.steps=6")
+    train(cfg, tmp_path / "straight", progress=False)
+    train(tiny_config(dataset, "train.checkpoint_every=2", "train.steps=4"), tmp_path / "stopped", progress=False)
+    train(cfg, tmp_path / "stopped", resume=True, progress=False)
+    for part in ("checkpoints/step-00000006/model.safetensors", "checkpoints/step-00000006/ema.safetensors",
+                 "final/restorer.safetensors"):
+        a, b = _weights(tmp_path / "straight" / part), _weights(tmp_path / "stopped" / part)
+        assert a.keys() == b.keys()
+        assert all(torch.equal(a[k], b[k]) for k in a), part
+    opt_a = torch.load(tmp_path / "straight/checkpoints/step-00000006/optimizer.pt", weights_only=True)
+    opt_b = torch.load(tmp_path / "stopped/checkpoints/step-00000006/optimizer.pt", weights_only=True)
+    assert all(torch.equal(opt_a["state"][i]["exp_avg_sq"], opt_b["state"][i]["exp_avg_sq"]) for i in opt_a["state"])
+
+
+def test_keeps_last_k_checkpoints(dataset, tmp_path):
+    train(tiny_config(dataset, "train.checkpoint_every=1", "train.keep_checkpoints=2"), tmp_path / "r", progress=False)
+    names = sorted(p.name for p in (tmp_path / "r" / "checkpoints").iterdir())
+    assert names == ["step-00000005", "step-00000006"]
+
+
+def test_refuses_to_overwrite_a_run_without_resume(dataset, tmp_path):
+    train(tiny_config(dataset), tmp_path / "r", progress=False)
+    with pytest.raises(NoisedaError, match="--resume"):
+        train(tiny_config(dataset), tmp_path / "r", progress=False)
+
+
+class _NaNAfter(Vanilla):
+    """Finite for two steps, then NaN: exercises the non-finite guard."""
+
+    calls = 0
+
+    def forward(self, batch, lam):
+        out = super().forward(batch, lam)
+        type(self).calls += 1
+        if type(self).calls > 2:
+            out["total"] = out["total"] * float("nan")
+        return out
+
+
+if "test-nan" not in METHODS:
+    METHODS.register("test-nan")(lambda cfg, restorer: _NaNAfter(cfg, restorer))
+
+
+def test_nonfinite_steps_are_skipped_then_training_stops_with_a_checkpoint(dataset, tmp_path):
+    _NaNAfter.calls = 0
+    cfg = tiny_config(dataset, "method.name=test-nan", "train.max_nonfinite=3", "train.steps=20")
+    with pytest.raises(NoisedaError, match="non-finite"):
+        train(cfg, tmp_path / "r", progress=False)
+    ckpts = sorted((tmp_path / "r" / "checkpoints").iterdir())
+    assert ckpts[-1].name == "step-00000005"  # 2 good steps, then 3 skipped
+    state = json.loads((ckpts[-1] / "state.json").read_text())
+    assert state["nonfinite_total"] == 3 and state["ema_updates"] == 2
+    logs = (tmp_path / "r" / "metrics.jsonl").read_text()
+    assert "train/nonfinite_skipped" in logs
