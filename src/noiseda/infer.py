@@ -34,9 +34,16 @@ def _starts(length: int, tile: int, overlap: int) -> list[int]:
 
 
 def _ramp(length: int, overlap: int, taper_start: bool, taper_end: bool) -> torch.Tensor:
+    """Blend weights along one tile axis. At an inner tile edge the outer quarter of the overlap
+    gets weight 0 (its pixels saw the tile border, not the image) and the next half ramps up
+    linearly; image borders get no taper. Exact stitching when the receptive-field radius is at
+    most overlap / 4."""
     w = torch.ones(length)
+    margin = overlap // 4
+    width = max(overlap - 2 * margin, 1)
     if overlap > 0:
-        ramp = (torch.arange(overlap, dtype=torch.float32) + 0.5) / overlap
+        i = torch.arange(overlap, dtype=torch.float32)
+        ramp = ((i - margin + 0.5) / width).clamp(0, 1)
         if taper_start:
             w[:overlap] = torch.minimum(w[:overlap], ramp)
         if taper_end:
