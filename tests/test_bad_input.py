@@ -120,3 +120,23 @@ def test_resume_without_checkpoint(dataset, tmp_path, capsys):
 
     _check(capsys, _train(tmp_path, *data_overrides(dataset)) + ["--resume", "-c", "tiny-cpu"],
            "no complete checkpoint", tmp_path)
+
+
+def test_run_folder_inside_a_data_folder_is_refused(dataset, tmp_path, capsys):
+    from conftest import data_overrides
+
+    args = ["train", "--out", str(dataset["clean"] / "run"), "--no-progress"]
+    for s in TINY + data_overrides(dataset):
+        args += ["--set", s]
+    _check(capsys, args, "overlaps the data folder")
+    assert not (dataset["clean"] / "run").exists()
+
+
+def test_paired_folder_trains(tmp_path):
+    from noiseda.config import load_config
+    from noiseda.train import train
+
+    write_images(tmp_path / "p" / "noisy", 2, noise=0.1)
+    write_images(tmp_path / "p" / "clean", 2)
+    cfg = load_config(None, TINY + [f"data.pairs={tmp_path / 'p'}", "method.name=vanilla"])
+    assert train(cfg, tmp_path / "run", progress=False)["steps"] == 6

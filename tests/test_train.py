@@ -110,3 +110,21 @@ def test_nonfinite_steps_are_skipped_then_training_stops_with_a_checkpoint(datas
     assert state["nonfinite_total"] == 3 and state["ema_updates"] == 2
     logs = (tmp_path / "r" / "metrics.jsonl").read_text()
     assert "train/nonfinite_skipped" in logs
+
+
+def test_two_process_data_parallel_on_cpu(dataset, tmp_path):
+    """`accelerate launch --multi_gpu --num_processes 2` gives real DDP (gloo) on a CPU machine."""
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+            "-m", "noiseda", "train", "--out", str(tmp_path / "ddp"), "--no-progress"]
+    for s in TINY + data_overrides(dataset):
+        args += ["--set", s]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count("done: 6 steps") == 1  # only the main process reports
+    first = json.loads((tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()[0])
+    assert first["info/world_size"] == 2
+    assert (tmp_path / "ddp" / "final" / "restorer.safetensors").is_file()

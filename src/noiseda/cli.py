@@ -31,6 +31,8 @@ def cmd_train(args) -> int:
     if run_dir is None:
         run_dir = Path("runs") / f"{Path(config).stem if config else 'default'}-{cfg.method.name}"
     summary = train(cfg, run_dir, resume=args.resume, progress=not args.no_progress)
+    if not summary["main_process"]:
+        return 0
     best = summary["best"]
     msg = f"done: {summary['steps']} steps; restorer exported to {summary['final']}"
     if best:

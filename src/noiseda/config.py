@@ -62,7 +62,8 @@ class DataConfig:
     clean: list[str] = field(default_factory=list)  # folders, files or globs
     degradation: str = "awgn"
     sigma_range: list[float] = field(default_factory=lambda: [0.0, 75.0])  # AWGN sigma in /255 units
-    pairs_input: list[str] = field(default_factory=list)  # degraded images (folder or glob)
+    pairs: Optional[str] = None  # a folder with degraded + clean subfolders (noisy/ + clean/, ...)
+    pairs_input: list[str] = field(default_factory=list)  # or: degraded images (folders or globs)
     pairs_target: list[str] = field(default_factory=list)  # their ground truth, same file names
     real: list[str] = field(default_factory=list)  # unlabeled real degraded images
     reference: list[str] = field(default_factory=list)  # unpaired clean images (noise-da-ex); default: clean/targets

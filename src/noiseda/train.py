@@ -53,10 +53,10 @@ def build_samples(cfg: Config, needs_real: bool, needs_reference: bool) -> Train
     """Check and index all training data; raises NoisedaError before anything is written."""
     d = cfg.data
     stores: dict = {}
-    if d.pairs_input or d.pairs_target:
-        if d.clean:
-            raise NoisedaError("data: give either data.clean or data.pairs_input/pairs_target, not both")
-        pairs = match_pairs(d.pairs_input, d.pairs_target, "data.pairs")
+    if sum(map(bool, (d.clean, d.pairs, d.pairs_input or d.pairs_target))) > 1:
+        raise NoisedaError("data: give one of data.clean, data.pairs, or data.pairs_input + data.pairs_target")
+    if d.pairs or d.pairs_input or d.pairs_target:
+        pairs = load_pairs(d.pairs, "data.pairs") if d.pairs else match_pairs(d.pairs_input, d.pairs_target, "data.pairs")
         stores["pairs"] = (ImageStore([p for p, _ in pairs], d.cache), ImageStore([t for _, t in pairs], d.cache))
         clean_paths = [t for _, t in pairs]
     elif d.clean:
@@ -69,7 +69,7 @@ def build_samples(cfg: Config, needs_real: bool, needs_reference: bool) -> Train
             else fn
         )
     else:
-        raise NoisedaError("data: no synthetic training data (set data.clean, or data.pairs_input and data.pairs_target)")
+        raise NoisedaError("data: no synthetic training data (set data.clean, data.pairs, or data.pairs_input + data.pairs_target)")
     if needs_real:
         if not d.real:
             raise NoisedaError(f"data.real: method {cfg.method.name!r} needs unlabeled real images")
@@ -111,6 +111,17 @@ def validate_restorer(net, images, value_range, y_channel: bool, device) -> dict
         ps.append(psnr(out, y, y_channel))
         ss.append(ssim(out, y, y_channel))
     return {"val/psnr": sum(ps) / len(ps), "val/ssim": sum(ss) / len(ss)}
+
+
+def _check_run_dir(run_dir: Path, cfg: Config) -> None:
+    """The run folder must not be, or hold, a data folder: runs never write among the inputs."""
+    d = cfg.data
+    specs = [*d.clean, *d.pairs_input, *d.pairs_target, *d.real, *d.reference, d.pairs, d.val_pairs]
+    out = run_dir.resolve()
+    for spec in filter(None, specs):
+        folder = Path(spec.split("*")[0]).expanduser().resolve()
+        if out == folder or folder.is_relative_to(out) or out.is_relative_to(folder):
+            raise NoisedaError(f"output folder {run_dir} overlaps the data folder {spec}; choose another --out")
 
 
 class _Logger:
@@ -170,6 +181,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
     samples = build_samples(cfg, method.needs_real, method.needs_reference)
     val_images = load_validation(cfg)
 
+    _check_run_dir(run_dir, cfg)
     checkpoints = list_checkpoints(run_dir)
     if checkpoints and not resume:
         raise NoisedaError(f"{run_dir} already holds checkpoints: pass --resume, or choose another output folder")
@@ -299,7 +311,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
     logger.close()
     accelerator.end_training()
     return {"run_dir": str(run_dir), "steps": step, "best": best, "final": str(run_dir / "final"),
-            "nonfinite_skipped": nonfinite_total}
+            "nonfinite_skipped": nonfinite_total, "main_process": main}
 
 
 def _probe(core, batch) -> dict[str, float]:
