@@ -205,6 +205,8 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
     method, optimizer = accelerator.prepare(method, optimizer)
     if ckpt is not None:
         optimizer.load_state_dict(ckpt["optimizer"])
+        if accelerator.scaler is not None and ckpt["state"].get("grad_scaler"):
+            accelerator.scaler.load_state_dict(ckpt["state"]["grad_scaler"])
     core = accelerator.unwrap_model(method)
 
     if main:
@@ -228,8 +230,8 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
     has_noise_loss = hasattr(core, "diffusion")
     bar = tqdm(total=t.steps, initial=start, disable=not (main and progress), desc=cfg.method.name,
                dynamic_ncols=True, unit="step")
-    window: dict[str, float] = {}
-    window_n, nonfinite_run, tic = 0, 0, time.perf_counter()
+    window: dict[str, torch.Tensor] = {}  # loss sums since the last log, kept on the device
+    window_n, nonfinite_run, last_log, tic = 0, 0, start, time.perf_counter()
 
     def save(step: int) -> None:
         if main:
@@ -238,7 +240,8 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
                 {"model": core.state_dict(), "ema": ema.state_dict()},
                 optimizer.state_dict(),
                 {"step": step, "ema_updates": ema.updates, "best": best, "nonfinite_total": nonfinite_total,
-                 "lambda": lambda_at(step, cfg.method.lambda_weight, cfg.method.lambda_slope, ramp)},
+                 "lambda": lambda_at(step, cfg.method.lambda_weight, cfg.method.lambda_slope, ramp),
+                 "grad_scaler": _scaler_state(accelerator)},
                 t.keep_checkpoints,
             )
         accelerator.wait_for_everyone()
@@ -272,19 +275,19 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
             )
         if finite:
             for k, v in losses.items():
-                window[k] = window.get(k, 0.0) + float(v.detach())
+                window[k] = window.get(k, 0.0) + v.detach().float()
             window_n += 1
         bar.update(1)
 
         if step % t.log_every == 0 or step == t.steps:
             elapsed = time.perf_counter() - tic
-            values = {f"loss/{k}": v / max(window_n, 1) for k, v in window.items()}
-            values.update({"train/lambda": lam, "train/steps_per_s": t.log_every / max(elapsed, 1e-9),
+            values = {f"loss/{k}": float(v) / max(window_n, 1) for k, v in window.items()}
+            values.update({"train/lambda": lam, "train/steps_per_s": (step - last_log) / max(elapsed, 1e-9),
                            "train/ema_decay": ema.current_decay()})
             logger.log(step, values)
             bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in values.items()
                              if k.startswith("loss/") and k in ("loss/total", "loss/sup", "loss/noise")} | {"lam": f"{lam:.3f}"})
-            window, window_n, tic = {}, 0, time.perf_counter()
+            window, window_n, last_log, tic = {}, 0, step, time.perf_counter()
 
         if step % t.val_every == 0 or step == t.steps:
             if main:
@@ -312,6 +315,13 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
     accelerator.end_training()
     return {"run_dir": str(run_dir), "steps": step, "best": best, "final": str(run_dir / "final"),
             "nonfinite_skipped": nonfinite_total, "main_process": main}
+
+
+def _scaler_state(accelerator) -> dict | None:
+    """fp16 loss-scaler state (plain numbers, so it fits in state.json)."""
+    if accelerator.scaler is None:
+        return None
+    return {k: (v.item() if torch.is_tensor(v) else v) for k, v in accelerator.scaler.state_dict().items()}
 
 
 def _probe(core, batch) -> dict[str, float]:
