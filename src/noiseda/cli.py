@@ -99,7 +99,10 @@ def raise_error(msg: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from noiseda import __version__
+
     p = argparse.ArgumentParser(prog="noiseda", description=__doc__)
+    p.add_argument("--version", action="version", version=f"noiseda {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a restorer (vanilla, noise-da, noise-da-ex)")

@@ -115,7 +115,10 @@ class ImageStore:
     def check_readable(self) -> None:
         """Decode every image once, so a corrupt file fails before training starts."""
         for i in range(len(self)):
-            self[i] if self._cache is not None else read_image(self.paths[i])
+            if self._cache is not None:
+                self[i]  # decodes and caches
+            else:
+                read_image(self.paths[i])
 
 
 def _seed(*parts) -> int:
