@@ -11,6 +11,7 @@ prints a table and writes a side-by-side PNG and a Markdown report.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Optional
@@ -104,8 +105,11 @@ def run_demo(out: str | Path = "noiseda-demo", steps: Optional[int] = None, prog
     if out.exists() and any(out.iterdir()) and not (out / "demo-data").is_dir():
         raise NoisedaError(f"{out} exists and is not a noiseda demo folder; choose another --out")
     data = out / "demo-data"
-    if not (data / "test" / "noisy").is_dir():
-        make_demo_data(data)
+    if not data.is_dir():  # generated aside, then renamed: never half-written
+        tmp = out / ".demo-data.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        make_demo_data(tmp)
+        tmp.rename(data)
     results, timings = {}, {}
     for method in ("vanilla", "noise-da"):
         overrides = [

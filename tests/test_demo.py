@@ -1,0 +1,19 @@
+"""`noiseda demo` end to end, shortened to two steps per method."""
+
+import json
+
+from noiseda.cli import main
+
+
+def test_demo_runs_and_reports(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--steps", "2", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "| input |" in printed and "| vanilla |" in printed and "| noise-da |" in printed
+    for name in ("side_by_side.png", "report.md", "results.json"):
+        assert (out / name).is_file()
+    summary = json.loads((out / "results.json").read_text())["summary"]
+    assert set(summary) == {"input", "vanilla", "noise-da"}
+    assert 15 < summary["input"]["psnr"] < 40  # the simulated camera noise is real noise, not nothing
+    # a second call reuses the data and the finished runs
+    assert main(["demo", "--out", str(out), "--steps", "2", "--no-progress"]) == 0
