@@ -86,3 +86,12 @@ def test_write_is_atomic_on_failure(tmp_path):
         write_image(tmp_path / "out.xyz", Picture(np.zeros((2, 2, 3), np.float32)))
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]  # no temporary left behind
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif", ".jpg"])
+def test_gray_with_alpha_writes_in_every_format(tmp_path, suffix):
+    pic = Picture(np.full((4, 5, 1), 0.5, np.float32), alpha=np.ones((4, 5), np.float32))
+    write_image(tmp_path / f"o{suffix}", pic)
+    back = read_image(tmp_path / f"o{suffix}")
+    assert back.pixels.shape[:2] == (4, 5)
+    assert np.allclose(back.pixels.mean(), 0.5, atol=0.01)

@@ -169,7 +169,8 @@ def encode_image(pic: Picture, suffix: str, jpeg_quality: int = 95) -> bytes:
     if suffix in (".tif", ".tiff"):
         import tifffile
 
-        tifffile.imwrite(buf, ints, photometric="minisblack" if ints.ndim == 2 else "rgb")
+        colour = ints.ndim == 3 and ints.shape[2] >= 3
+        tifffile.imwrite(buf, ints, photometric="rgb" if colour else "minisblack")
     elif suffix == ".png" and high:
         import png
 
