@@ -1,6 +1,5 @@
 """Every bad input gives one line on stderr naming the problem, exit code 2, and writes nothing."""
 
-import pytest
 
 from noiseda.cli import main
 

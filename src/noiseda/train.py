@@ -7,13 +7,10 @@ gives exactly the run that did not stop (bitwise on CPU).
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import time
-from functools import partial
 from pathlib import Path
-from typing import Optional
 
 import torch
 from torch.utils.data import DataLoader
@@ -22,9 +19,8 @@ from noiseda import __version__
 from noiseda.adapt import build_method, lambda_at
 from noiseda.checkpoint import export_restorer, list_checkpoints, load_checkpoint, save_checkpoint
 from noiseda.config import Config, save_config
-from noiseda.data.datasets import ImageStore, StepBatches, TrainSamples, list_images, load_pairs, match_pairs
-from noiseda.data.datasets import _seed as derive_seed
-from noiseda.degrade import DEGRADATIONS
+from noiseda.data.datasets import StepBatches, derive_seed
+from noiseda.data.setup import build_samples, load_validation
 from noiseda.ema import EMA
 from noiseda.errors import NoisedaError
 from noiseda.infer import restore_tensor, to_model_range
@@ -47,60 +43,6 @@ def net_spec(cfg: Config, **extra) -> dict:
         "noiseda_version": __version__,
         **extra,
     }
-
-
-def build_samples(cfg: Config, needs_real: bool, needs_reference: bool) -> TrainSamples:
-    """Check and index all training data; raises NoisedaError before anything is written."""
-    d = cfg.data
-    stores: dict = {}
-    if sum(map(bool, (d.clean, d.pairs, d.pairs_input or d.pairs_target))) > 1:
-        raise NoisedaError("data: give one of data.clean, data.pairs, or data.pairs_input + data.pairs_target")
-    if d.pairs or d.pairs_input or d.pairs_target:
-        pairs = load_pairs(d.pairs, "data.pairs") if d.pairs else match_pairs(d.pairs_input, d.pairs_target, "data.pairs")
-        stores["pairs"] = (ImageStore([p for p, _ in pairs], d.cache), ImageStore([t for _, t in pairs], d.cache))
-        clean_paths = [t for _, t in pairs]
-    elif d.clean:
-        clean_paths = list_images(d.clean, "data.clean")
-        stores["clean"] = ImageStore(clean_paths, d.cache)
-        fn = DEGRADATIONS.get(d.degradation)
-        stores["degrade"] = (
-            partial(fn, sigma_range=tuple(d.sigma_range))
-            if "sigma_range" in inspect.signature(fn).parameters
-            else fn
-        )
-    else:
-        raise NoisedaError("data: no synthetic training data (set data.clean, data.pairs, or data.pairs_input + data.pairs_target)")
-    if needs_real:
-        if not d.real:
-            raise NoisedaError(f"data.real: method {cfg.method.name!r} needs unlabeled real images")
-        stores["real"] = ImageStore(list_images(d.real, "data.real"), d.cache)
-    if needs_reference:
-        # Default: the synthetic ground truth, drawn by its own stream, hence unpaired.
-        paths = list_images(d.reference, "data.reference") if d.reference else clean_paths
-        stores["reference"] = ImageStore(paths, d.cache)
-    samples = TrainSamples(d.patch_size, cfg.train.seed, **stores)
-    if d.cache:
-        for key in ("clean", "real", "reference"):
-            if stores.get(key) is not None:
-                stores[key].check_readable()
-        for store in stores.get("pairs", ()):
-            store.check_readable()
-    return samples
-
-
-def load_validation(cfg: Config) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
-    if not cfg.data.val_pairs:
-        return []
-    pairs = load_pairs(cfg.data.val_pairs, "data.val_pairs")
-    if cfg.data.val_max_images:
-        pairs = pairs[: cfg.data.val_max_images]
-    out = []
-    for x, y in pairs:
-        xi, yi = ImageStore([x], False)[0], ImageStore([y], False)[0]
-        if xi.shape != yi.shape:
-            raise NoisedaError(f"data.val_pairs: size mismatch {x} {tuple(xi.shape)} vs {y} {tuple(yi.shape)}")
-        out.append((x.name, xi, yi))
-    return out
 
 
 def validate_restorer(net, images, value_range, y_channel: bool, device) -> dict[str, float]:

@@ -121,13 +121,13 @@ class ImageStore:
                 read_image(self.paths[i])
 
 
-def _seed(*parts) -> int:
+def derive_seed(*parts) -> int:
     digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") & ((1 << 63) - 1)
 
 
 def generator(*parts) -> torch.Generator:
-    return torch.Generator().manual_seed(_seed(*parts))
+    return torch.Generator().manual_seed(derive_seed(*parts))
 
 
 def random_crop(images: Sequence[torch.Tensor], size: int, g: torch.Generator) -> list[torch.Tensor]:
