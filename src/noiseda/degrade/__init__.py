@@ -9,4 +9,4 @@ from noiseda.registry import Registry
 
 DEGRADATIONS: Registry = Registry("degradation")
 
-from noiseda.degrade import noise  # noqa: E402,F401  (registers awgn, camera-noise)
+from noiseda.degrade import noise, blur, rain  # noqa: E402,F401  (register the degradations)

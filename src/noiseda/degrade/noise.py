@@ -83,3 +83,14 @@ def camera_noise(
     out = linear_to_srgb(bilinear_demosaic(noisy))
     quality = int(round(_uniform(*jpeg_range, g)))
     return jpeg(out, quality)
+
+
+@DEGRADATIONS.register("poisson-gaussian")
+def poisson_gaussian(img: torch.Tensor, g: torch.Generator, shot_range=(0.0005, 0.01),
+                     read_range=(1e-5, 1e-3)) -> torch.Tensor:
+    """Signal-dependent sensor noise in the image's own domain: variance = shot * x + read
+    (photon shot noise plus read noise, in its usual Gaussian approximation), white and
+    independent per channel, not clipped."""
+    shot, read = _uniform(*shot_range, g), _uniform(*read_range, g)
+    std = torch.sqrt(shot * img.clamp(min=0) + read)
+    return img + std * torch.randn(img.shape, generator=g).to(img)
