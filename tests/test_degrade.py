@@ -43,3 +43,26 @@ def test_blur_keeps_flat_images_flat():
     flat = torch.full((3, 20, 20), 0.4)
     out = convolve(flat, shake_kernel(torch.Generator().manual_seed(5)))
     torch.testing.assert_close(out, flat)
+
+
+def test_compose_applies_steps_in_order_with_probabilities():
+    from noiseda.degrade import compose
+
+    g = lambda: torch.Generator().manual_seed(9)  # noqa: E731
+    plain = DEGRADATIONS.get("awgn")(IMG, g(), sigma_range=(10, 10))
+    torch.testing.assert_close(compose("awgn", sigma_range=(10, 10))(IMG, g()), plain)
+    assert torch.equal(compose("shake-blur@0")(IMG, g()), IMG)
+    both = compose("defocus-blur+awgn", sigma_range=(0, 0))(IMG, g())
+    torch.testing.assert_close(both, DEGRADATIONS.get("defocus-blur")(IMG, g()))
+    hits = sum(not torch.equal(compose("shake-blur@0.5")(IMG, torch.Generator().manual_seed(s)), IMG)
+               for s in range(40))
+    assert 8 < hits < 32
+
+
+@pytest.mark.parametrize("spec, message", [("awgn@2", "not in"), ("awgn@x", "bad probability"), ("rain-streak", "did you mean")])
+def test_compose_rejects_bad_specs(spec, message):
+    from noiseda.degrade import compose
+    from noiseda.errors import NoisedaError
+
+    with pytest.raises(NoisedaError, match=message):
+        compose(spec)

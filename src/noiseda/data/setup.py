@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import inspect
-from functools import partial
-
 import torch
 
 from noiseda.config import Config
 from noiseda.data.datasets import ImageStore, TrainSamples, list_images, load_pairs, match_pairs
-from noiseda.degrade import DEGRADATIONS
+from noiseda.degrade import compose
 from noiseda.errors import NoisedaError
 
 
@@ -26,12 +23,7 @@ def build_samples(cfg: Config, needs_real: bool, needs_reference: bool) -> Train
     elif d.clean:
         clean_paths = list_images(d.clean, "data.clean")
         stores["clean"] = ImageStore(clean_paths, d.cache)
-        fn = DEGRADATIONS.get(d.degradation)
-        stores["degrade"] = (
-            partial(fn, sigma_range=tuple(d.sigma_range))
-            if "sigma_range" in inspect.signature(fn).parameters
-            else fn
-        )
+        stores["degrade"] = compose(d.degradation, sigma_range=tuple(d.sigma_range))
     else:
         raise NoisedaError("data: no synthetic training data (set data.clean, data.pairs, or data.pairs_input + data.pairs_target)")
     if needs_real:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 import torch
@@ -94,3 +95,42 @@ def poisson_gaussian(img: torch.Tensor, g: torch.Generator, shot_range=(0.0005, 
     shot, read = _uniform(*shot_range, g), _uniform(*read_range, g)
     std = torch.sqrt(shot * img.clamp(min=0) + read)
     return img + std * torch.randn(img.shape, generator=g).to(img)
+
+
+def _random_ccm(g: torch.Generator) -> torch.Tensor:
+    """A plausible camera-to-sRGB colour matrix: rows sum to one, strong diagonal, negative
+    cross-talk terms, as measured sensor matrices look."""
+    off = -(0.1 + 0.3 * torch.rand(3, 3, generator=g))
+    off.fill_diagonal_(0)
+    return off + torch.diag(1 - off.sum(1))
+
+
+@DEGRADATIONS.register("camera-pipeline")
+def camera_pipeline(img: torch.Tensor, g: torch.Generator, log_shot_range=(math.log(1e-4), math.log(1.2e-2)),
+                    jpeg_range=(60, 95)) -> torch.Tensor:
+    """Real sensor noise through a full camera pipeline (the "unprocessing" model of Brooks et
+    al. 2019): sRGB -> linear (inverse gamma) -> camera colour space (inverse colour matrix) ->
+    raw (inverse white balance) -> Bayer mosaic -> shot + read noise whose levels follow the
+    ISO gain (read noise tied to shot noise in log space) -> bilinear demosaic -> white balance
+    -> colour matrix -> gamma -> JPEG. Noise ends up signal dependent, colour-mixed, spatially
+    correlated and compressed, as in phone and DSLR JPEGs."""
+    squeeze = img.dim() == 3
+    x = img[None] if squeeze else img
+    ccm = _random_ccm(g)
+    wb = torch.tensor([_uniform(1.9, 2.4, g), 1.0, _uniform(1.5, 1.9, g)])
+    log_shot = _uniform(*log_shot_range, g)
+    log_read = 2.18 * log_shot + 1.2 + 0.26 * torch.randn((), generator=g).item()
+    shot, read = math.exp(log_shot), math.exp(log_read)
+    quality = int(round(_uniform(*jpeg_range, g)))
+    out = []
+    for im in x:
+        lin = srgb_to_linear(im.clamp(0, 1))
+        cam = torch.einsum("ij,jhw->ihw", torch.linalg.inv(ccm), lin)
+        raw = (cam / wb.view(3, 1, 1)).clamp(0, 1)
+        h, w = raw.shape[-2:]
+        mosaic = (raw * _bayer_masks(h, w)).sum(0)
+        noisy = mosaic + torch.sqrt(shot * mosaic + read) * torch.randn(mosaic.shape, generator=g)
+        rgb = torch.einsum("ij,jhw->ihw", ccm, bilinear_demosaic(noisy) * wb.view(3, 1, 1))
+        out.append(jpeg(linear_to_srgb(rgb), quality))
+    y = torch.stack(out).to(img)
+    return y[0] if squeeze else y
