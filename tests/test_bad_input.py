@@ -139,3 +139,11 @@ def test_paired_folder_trains(tmp_path):
     write_images(tmp_path / "p" / "clean", 2)
     cfg = load_config(None, TINY + [f"data.pairs={tmp_path / 'p'}", "method.name=vanilla"])
     assert train(cfg, tmp_path / "run", progress=False)["steps"] == 6
+
+
+def test_pairs_of_different_sizes(tmp_path, capsys):
+    write_images(tmp_path / "p" / "noisy", 2, size=(24, 28))
+    write_images(tmp_path / "p" / "clean", 2, size=(24, 30))
+    write_images(tmp_path / "real", 1)
+    _check(capsys, _train(tmp_path, f"data.pairs={tmp_path / 'p'}", f"data.real={tmp_path / 'real'}"),
+           "size mismatch", tmp_path)

@@ -19,10 +19,8 @@ def build_samples(cfg: Config, needs_real: bool, needs_reference: bool) -> Train
     if d.pairs or d.pairs_input or d.pairs_target:
         pairs = load_pairs(d.pairs, "data.pairs") if d.pairs else match_pairs(d.pairs_input, d.pairs_target, "data.pairs")
         stores["pairs"] = (ImageStore([p for p, _ in pairs], d.cache), ImageStore([t for _, t in pairs], d.cache))
-        clean_paths = [t for _, t in pairs]
     elif d.clean:
-        clean_paths = list_images(d.clean, "data.clean")
-        stores["clean"] = ImageStore(clean_paths, d.cache)
+        stores["clean"] = ImageStore(list_images(d.clean, "data.clean"), d.cache)
         stores["degrade"] = compose(d.degradation, sigma_range=tuple(d.sigma_range))
     else:
         raise NoisedaError("data: no synthetic training data (set data.clean, data.pairs, or data.pairs_input + data.pairs_target)")
@@ -32,15 +30,23 @@ def build_samples(cfg: Config, needs_real: bool, needs_reference: bool) -> Train
         stores["real"] = ImageStore(list_images(d.real, "data.real"), d.cache)
     if needs_reference:
         # Default: the synthetic ground truth, drawn by its own stream, hence unpaired.
-        paths = list_images(d.reference, "data.reference") if d.reference else clean_paths
-        stores["reference"] = ImageStore(paths, d.cache)
+        if d.reference:
+            stores["reference"] = ImageStore(list_images(d.reference, "data.reference"), d.cache)
+        else:
+            stores["reference"] = stores["clean"] if "clean" in stores else stores["pairs"][1]
     samples = TrainSamples(d.patch_size, cfg.train.seed, **stores)
     if d.cache:
         for key in ("clean", "real", "reference"):
             if stores.get(key) is not None:
                 stores[key].check_readable()
-        for store in stores.get("pairs", ()):
-            store.check_readable()
+        if "pairs" in stores:
+            inputs, targets = stores["pairs"]
+            for i in range(len(inputs)):
+                if inputs[i].shape != targets[i].shape:
+                    raise NoisedaError(
+                        f"data.pairs: size mismatch {inputs.paths[i]} {tuple(inputs[i].shape)} "
+                        f"vs {targets.paths[i]} {tuple(targets[i].shape)}"
+                    )
     return samples
 
 
