@@ -128,3 +128,12 @@ def test_two_process_data_parallel_on_cpu(dataset, tmp_path):
     first = json.loads((tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()[0])
     assert first["info/world_size"] == 2
     assert (tmp_path / "ddp" / "final" / "restorer.safetensors").is_file()
+
+
+@pytest.mark.parametrize("task, degradation", [("derain", "rain-streaks"), ("deblur", "shake-blur+awgn@0.5")])
+def test_signed_range_tasks_train_and_export_their_range(dataset, tmp_path, task, degradation):
+    cfg = tiny_config(dataset, f"task={task}", "data.value_range=[-1,1]", f"data.degradation={degradation}")
+    summary = train(cfg, tmp_path / "r", progress=False)
+    spec = json.loads((tmp_path / "r" / "final" / "net.json").read_text())
+    assert spec["value_range"] == [-1.0, 1.0] and spec["task"] == task
+    assert 0 < summary["best"]["val/psnr"] < 100
