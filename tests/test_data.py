@@ -77,3 +77,17 @@ def test_camera_noise_is_deterministic_given_the_generator():
     # demosaicking correlates the noise between neighbouring pixels, unlike AWGN
     corr = torch.corrcoef(torch.stack([noise[0, :, :-1].flatten(), noise[0, :, 1:].flatten()]))[0, 1]
     assert corr > 0.2
+
+
+def test_flist_files(tmp_path):
+    import pytest
+
+    from noiseda.errors import NoisedaError
+
+    files = write_images(tmp_path / "imgs", 2)
+    flist = tmp_path / "train.flist"
+    flist.write_text(f"# training images\nimgs/{files[1].name}\n\n{files[0]}\n")
+    assert list_images([str(flist)], "x") == [files[1], files[0]]
+    flist.write_text("imgs/missing.png\n")
+    with pytest.raises(NoisedaError, match="line 1: no such file"):
+        list_images([str(flist)], "x")

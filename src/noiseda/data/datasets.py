@@ -24,8 +24,27 @@ INPUT_DIR_NAMES = ("noisy", "input", "degraded", "rain", "rainy", "blur", "blurr
 TARGET_DIR_NAMES = ("clean", "target", "gt", "groundtruth", "sharp", "norain", "hq")
 
 
+def read_flist(path: Path, what: str) -> list[Path]:
+    """A list file: one image path per line (relative paths are relative to the list's folder;
+    blank lines and # comments ignored). Every listed file must exist."""
+    files = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        f = Path(line).expanduser()
+        f = f if f.is_absolute() else path.parent / f
+        if not f.is_file():
+            raise NoisedaError(f"{what}: {path} line {n}: no such file {f}")
+        files.append(f)
+    if not files:
+        raise NoisedaError(f"{what}: list file {path} names no images")
+    return files
+
+
 def list_images(specs: Sequence[str], what: str) -> list[Path]:
-    """Folders (searched recursively), single files, or glob patterns -> sorted image paths."""
+    """Folders (searched recursively), single files, ``.flist``/``.txt`` list files, or glob
+    patterns -> image paths (sorted within each spec)."""
     if not specs:
         raise NoisedaError(f"{what}: no folder given")
     found: list[Path] = []
@@ -40,6 +59,8 @@ def list_images(specs: Sequence[str], what: str) -> list[Path]:
             files = sorted(f for f in p.rglob("*") if f.is_file() and is_image(f) and not f.name.startswith("."))
             if not files:
                 raise NoisedaError(f"{what}: no images in folder {p}")
+        elif p.is_file() and p.suffix.lower() in (".flist", ".txt"):
+            files = read_flist(p, what)
         elif p.is_file():
             if not is_image(p):
                 raise NoisedaError(f"{what}: not an image file: {p}")
