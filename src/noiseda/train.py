@@ -19,6 +19,7 @@ from noiseda import __version__
 from noiseda.adapt import build_method, lambda_at
 from noiseda.checkpoint import export_restorer, list_checkpoints, load_checkpoint, save_checkpoint
 from noiseda.config import Config, save_config
+from noiseda.data.adapters import split_spec
 from noiseda.data.datasets import StepBatches, derive_seed
 from noiseda.data.setup import build_samples, load_validation
 from noiseda.ema import EMA
@@ -61,7 +62,7 @@ def _check_run_dir(run_dir: Path, cfg: Config) -> None:
     specs = [*d.clean, *d.pairs_input, *d.pairs_target, *d.real, *d.reference, d.pairs, d.val_pairs]
     out = run_dir.resolve()
     for spec in filter(None, specs):
-        folder = Path(spec.split("*")[0]).expanduser().resolve()
+        folder = Path(split_spec(spec)[1].split("*")[0]).expanduser().resolve()
         if out == folder or folder.is_relative_to(out) or out.is_relative_to(folder):
             raise NoisedaError(f"output folder {run_dir} overlaps the data folder {spec}; choose another --out")
 

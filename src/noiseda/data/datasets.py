@@ -42,15 +42,21 @@ def read_flist(path: Path, what: str) -> list[Path]:
     return files
 
 
-def list_images(specs: Sequence[str], what: str) -> list[Path]:
-    """Folders (searched recursively), single files, ``.flist``/``.txt`` list files, or glob
-    patterns -> image paths (sorted within each spec)."""
+def list_images(specs: Sequence[str], what: str, clean_side: bool = False) -> list[Path]:
+    """Folders (searched recursively), single files, ``.flist``/``.txt`` list files, glob
+    patterns, or ``ADAPTER:PATH`` dataset specs -> image paths (sorted within each spec).
+    For paired datasets, ``clean_side`` picks the ground truth instead of the degraded side."""
+    from noiseda.data.adapters import resolve
+
     if not specs:
         raise NoisedaError(f"{what}: no folder given")
     found: list[Path] = []
     for spec in specs:
         p = Path(spec).expanduser()
-        if any(ch in spec for ch in "*?["):
+        adapted = resolve(spec, what)
+        if adapted is not None:
+            files = [gt if clean_side and gt is not None else x for x, gt in adapted]
+        elif any(ch in spec for ch in "*?["):
             matches = [Path(m) for m in sorted(glob.glob(str(p), recursive=True))]
             files = [m for m in matches if m.is_file() and is_image(m)]
             if not files:
@@ -111,6 +117,14 @@ def find_pair_dirs(folder: str | Path, what: str = "pairs") -> tuple[Path, Path]
 
 
 def load_pairs(folder: str | Path, what: str = "pairs") -> list[tuple[Path, Path]]:
+    """Pairs from a folder with degraded + clean subfolders, or from an ``ADAPTER:PATH`` spec."""
+    from noiseda.data.adapters import resolve
+
+    adapted = resolve(str(folder), what)
+    if adapted is not None:
+        if any(gt is None for _, gt in adapted):
+            raise NoisedaError(f"{what}: {folder} has no ground truth (a clean-only dataset)")
+        return adapted
     i, t = find_pair_dirs(folder, what)
     return match_pairs([str(i)], [str(t)], what)
 

@@ -20,7 +20,7 @@ def build_samples(cfg: Config, needs_real: bool, needs_reference: bool) -> Train
         pairs = load_pairs(d.pairs, "data.pairs") if d.pairs else match_pairs(d.pairs_input, d.pairs_target, "data.pairs")
         stores["pairs"] = (ImageStore([p for p, _ in pairs], d.cache), ImageStore([t for _, t in pairs], d.cache))
     elif d.clean:
-        stores["clean"] = ImageStore(list_images(d.clean, "data.clean"), d.cache)
+        stores["clean"] = ImageStore(list_images(d.clean, "data.clean", clean_side=True), d.cache)
         stores["degrade"] = compose(d.degradation, sigma_range=tuple(d.sigma_range))
     else:
         raise NoisedaError("data: no synthetic training data (set data.clean, data.pairs, or data.pairs_input + data.pairs_target)")
@@ -31,7 +31,7 @@ def build_samples(cfg: Config, needs_real: bool, needs_reference: bool) -> Train
     if needs_reference:
         # Default: the synthetic ground truth, drawn by its own stream, hence unpaired.
         if d.reference:
-            stores["reference"] = ImageStore(list_images(d.reference, "data.reference"), d.cache)
+            stores["reference"] = ImageStore(list_images(d.reference, "data.reference", clean_side=True), d.cache)
         else:
             stores["reference"] = stores["clean"] if "clean" in stores else stores["pairs"][1]
     samples = TrainSamples(d.patch_size, cfg.train.seed, **stores)
