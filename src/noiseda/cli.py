@@ -72,6 +72,18 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_prepare(args) -> int:
+    from noiseda.data.datasets import list_images, load_pairs
+    from noiseda.prepare import prepare
+
+    if bool(args.input) == bool(args.pairs):
+        raise_error("prepare needs either --input (single images) or --pairs (aligned pairs)")
+    sources = load_pairs(args.pairs, "--pairs") if args.pairs else [(p, None) for p in list_images(args.input, "--input")]
+    m = prepare(sources, args.out, args.size, args.stride, args.min_std, args.workers, not args.no_progress)
+    print(f"{m['patches']} patches from {m['sources']} images in {args.out} ({m['skipped_flat']} flat patches skipped)")
+    return 0
+
+
 def cmd_nets(args) -> int:
     from noiseda.nets import NETS
     from noiseda.nets.count import count_macs, count_params
@@ -140,6 +152,17 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--steps", type=int, default=None, help="training steps per method (default: the demo preset)")
     d.add_argument("--no-progress", action="store_true")
     d.set_defaults(fn=cmd_demo)
+
+    pr = sub.add_parser("prepare", help="cut large images or pairs into patches (resumable)")
+    pr.add_argument("--input", nargs="+", help="images: folders, globs, list files or ADAPTER:PATH")
+    pr.add_argument("--pairs", help="aligned pairs: a folder with noisy/ + clean/ (...) or ADAPTER:PATH")
+    pr.add_argument("--out", required=True, help="output folder (patches/, or input/ + target/)")
+    pr.add_argument("--size", type=int, default=512, help="patch size in pixels")
+    pr.add_argument("--stride", type=int, default=None, help="step between patches (default: the size)")
+    pr.add_argument("--min-std", type=float, default=0.0, help="skip patches whose clean side has a lower std")
+    pr.add_argument("--workers", type=int, default=0, help="parallel processes (0 or 1: in this process)")
+    pr.add_argument("--no-progress", action="store_true")
+    pr.set_defaults(fn=cmd_prepare)
 
     n = sub.add_parser("nets", help="list restoration nets with parameters and MACs")
     n.add_argument("--size", type=int, default=128, help="input size for the MAC count")
