@@ -84,6 +84,15 @@ def cmd_prepare(args) -> int:
     return 0
 
 
+def cmd_simulate(args) -> int:
+    from noiseda.simulate import make_split
+
+    s = make_split(args.task, args.clean, args.out, args.seed)
+    print(f"{args.task} split in {args.out}: {len(s['train'])} train-clean ({s['synthetic']} in training), "
+          f"{len(s['real'])} real ({s['real_like']}), {len(s['test'])} test pairs")
+    return 0
+
+
 def cmd_nets(args) -> int:
     from noiseda.nets import NETS
     from noiseda.nets.count import count_macs, count_params
@@ -163,6 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--workers", type=int, default=0, help="parallel processes (0 or 1: in this process)")
     pr.add_argument("--no-progress", action="store_true")
     pr.set_defaults(fn=cmd_prepare)
+
+    sm = sub.add_parser("simulate", help="a simulated synthetic/real/test split for a task from clean images")
+    sm.add_argument("--task", required=True, choices=["denoise", "derain", "deblur"])
+    sm.add_argument("--clean", required=True, nargs="+", help="clean images: folders, globs, list files, ADAPTER:PATH")
+    sm.add_argument("--out", required=True, help="a new folder for the split")
+    sm.add_argument("--seed", type=int, default=0)
+    sm.set_defaults(fn=cmd_simulate)
 
     n = sub.add_parser("nets", help="list restoration nets with parameters and MACs")
     n.add_argument("--size", type=int, default=128, help="input size for the MAC count")
