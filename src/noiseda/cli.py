@@ -1,4 +1,4 @@
-"""Command line: noiseda train | evaluate | restore | demo | nets | config."""
+"""Command line: noiseda train | evaluate | restore | prepare | simulate | demo | nets | config."""
 
 from __future__ import annotations
 
