@@ -39,6 +39,26 @@ def levin_pairs(root: Path, out: Path) -> Path:
     return out
 
 
+def real_sheet(folder: Path, nets: dict, device: str, path: Path, count: int = 6, crop: int = 256) -> None:
+    """Centre crops of the first real photos: input | each method (no ground truth exists)."""
+    from noiseda.data.datasets import ImageStore, list_images
+    from noiseda.infer import restore_tensor
+    from noiseda.sheet import contact_sheet
+
+    rows = []
+    for p in list_images([str(folder)], "real")[:count]:
+        x = ImageStore([p], False)[0]
+        _, h, w = x.shape
+        top, left = max(0, (h - crop) // 2), max(0, (w - crop) // 2)
+        x = x[:, top:top + crop, left:left + crop]
+        with torch.inference_mode():
+            outs = [restore_tensor(n, x, s["value_range"], tile=None, device=device).clamp(0, 1).cpu()
+                    for n, s in nets.values()]
+        rows.append([x] + outs)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    contact_sheet(rows, ["real input", *nets], path)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True)
@@ -47,11 +67,17 @@ def main() -> None:
     ap.add_argument("--steps", type=int)
     ap.add_argument("--work", default="runs/tasks", help="splits and runs go here")
     ap.add_argument("--set", action="append", default=[])
+    ap.add_argument("--real-unlabeled", action="store_true",
+                    help="real domain = DATA/<task>/real-unlabeled (real photos) instead of the simulator; "
+                         "also writes a contact sheet of restored real photos next to --out")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
 
-    data, work = Path(args.data), Path(args.work) / args.task
+    data = Path(args.data)
+    work = Path(args.work) / (args.task + ("-real" if args.real_unlabeled else ""))
+    real = data / args.task / "real-unlabeled" if args.real_unlabeled else None
     split = work / "split"
+    split.parent.mkdir(parents=True, exist_ok=True)
     if not (split / "split.json").is_file():
         make_split(args.task, [str(data / "clean")], split, seed=0)
     tests = {"simulated": str(split / "test")}
@@ -61,14 +87,16 @@ def main() -> None:
     y_channel = args.task == "derain"
     common = PRESETS[args.preset] + [
         "data.pairs=null", f"data.clean={split / 'train-clean'}", f"data.degradation={TASKS[args.task][0]}",
-        f"data.real={split / 'real'}", "data.val_pairs=null", "data.cache=true",
+        f"data.real={real or split / 'real'}", "data.val_pairs=null", "data.cache=true",
         f"data.workers={0 if device == 'cpu' else 4}", "train.seed=0", "train.log_every=20",
         "train.checkpoint_every=100000", "train.val_every=100000",
     ] + ([f"train.steps={args.steps}"] if args.steps else []) + args.set
 
     result = {"benchmark": "task", "task": args.task, "preset": args.preset, "machine": machine(),
+              "real_domain": str(real) if real else f"simulated ({TASKS[args.task][1]})",
               "metric": "PSNR/SSIM on Y (BT.601)" if y_channel else "PSNR/SSIM on RGB",
               "weights_scored": "EMA of the restorer", "methods": {}, "input": {}}
+    nets = {}
     for method in ("vanilla", "noise-da"):
         cfg = load_config(args.task, common + [f"method.name={method}"])
         run = work / f"{args.preset}-{method}"
@@ -76,6 +104,7 @@ def main() -> None:
         train(cfg, run, resume=(run / "checkpoints").is_dir(), progress=False)
         seconds = time.perf_counter() - tic
         net, spec = load_restorer(run / "final", device)
+        nets[method] = (net, spec)
         entry = {"train_seconds": seconds, "steps": cfg.train.steps, "config": config_to_dict(cfg)}
         with torch.inference_mode():
             for name, pairs in tests.items():
@@ -84,6 +113,10 @@ def main() -> None:
                 result["input"][name] = {"psnr": s["input_psnr"], "ssim": s["input_ssim"]}
         result["methods"][method] = entry
         print(method, {k: v for k, v in entry.items() if k in tests}, f"{seconds:.0f} s", flush=True)
+    if real:
+        sheet = Path(args.out).with_suffix(".png")
+        real_sheet(real, nets, device, sheet)
+        result["contact_sheet"] = sheet.name
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
     print("input", result["input"], "->", args.out)

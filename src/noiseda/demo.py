@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from noiseda.config import load_config
-from noiseda.data.io import Picture, to_uint8, write_image
+from noiseda.data.io import Picture, write_image
+from noiseda.sheet import contact_sheet
 from noiseda.degrade import DEGRADATIONS
 from noiseda.errors import NoisedaError
 
@@ -77,22 +78,6 @@ def make_demo_data(root: Path) -> None:
             _save(root / "test" / "noisy" / f"{name}_{i}.png", camera(crop, g))
 
 
-def _side_by_side(rows: list[list[torch.Tensor]], labels: list[str], path: Path) -> None:
-    """A grid: one row per test image, one column per label, 4 px gutters."""
-    from PIL import Image, ImageDraw
-
-    h, w = rows[0][0].shape[1:]
-    gut, head = 4, 18
-    canvas = Image.new("RGB", (len(labels) * (w + gut) - gut, head + len(rows) * (h + gut) - gut), "white")
-    draw = ImageDraw.Draw(canvas)
-    for j, label in enumerate(labels):
-        draw.text((j * (w + gut) + 4, 3), label, fill="black")
-    for i, row in enumerate(rows):
-        for j, t in enumerate(row):
-            canvas.paste(Image.fromarray(to_uint8(t.permute(1, 2, 0).numpy())), (j * (w + gut), head + i * (h + gut)))
-    canvas.save(path)
-
-
 def run_demo(out: str | Path = "noiseda-demo", steps: Optional[int] = None, progress: bool = True) -> dict:
     from noiseda.checkpoint import load_restorer
     from noiseda.data.datasets import ImageStore, load_pairs
@@ -142,7 +127,7 @@ def run_demo(out: str | Path = "noiseda-demo", steps: Optional[int] = None, prog
         ["| | PSNR (dB) | SSIM |", "|---|---|---|"]
         + [f"| {m} | {s['psnr']:.2f} | {s['ssim']:.4f} |" for m, s in summary.items()]
     )
-    _side_by_side(grid[:4], ["input (simulated real)", "vanilla", "noise-da", "clean"], out / "side_by_side.png")
+    contact_sheet(grid[:4], ["input (simulated real)", "vanilla", "noise-da", "clean"], out / "side_by_side.png")
     (out / "results.json").write_text(json.dumps({"summary": summary, "per_image": rows,
                                                   "train_seconds": timings}, indent=2))
     report = f"""# noiseda demo
