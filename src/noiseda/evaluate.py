@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -12,6 +12,7 @@ import torch
 
 from noiseda.checkpoint import load_restorer
 from noiseda.data.datasets import ImageStore, load_pairs
+from noiseda.data.io import write_atomic
 from noiseda.errors import NoisedaError
 from noiseda.infer import restore_safely
 from noiseda.metrics import psnr, ssim
@@ -48,12 +49,6 @@ def format_table(summaries: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def evaluate(
     weights: str,
     pairs: Sequence[str],
@@ -80,13 +75,12 @@ def evaluate(
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         for name, rows in all_rows.items():
-            tmp = out / f".{name}.csv.tmp"
-            with open(tmp, "w", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=list(rows[0]))
-                w.writeheader()
-                w.writerows(rows)
-            os.replace(tmp, out / f"{name}.csv")
+            buf = io.StringIO(newline="")
+            w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+            write_atomic(out / f"{name}.csv", buf.getvalue())
         meta = {"weights": str(weights), "y_channel": y_channel, "net": spec.get("net"), "task": spec.get("task")}
-        _write_atomic(out / "summary.json", json.dumps({"meta": meta, "results": summaries}, indent=2))
-        _write_atomic(out / "summary.md", format_table(summaries) + "\n")
+        write_atomic(out / "summary.json", json.dumps({"meta": meta, "results": summaries}, indent=2))
+        write_atomic(out / "summary.md", format_table(summaries) + "\n")
     return summaries

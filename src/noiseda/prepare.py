@@ -10,14 +10,13 @@ written at the end: parameters, sources and patch names.
 from __future__ import annotations
 
 import json
-import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
 
-from noiseda.data.io import Picture, read_image, write_image
+from noiseda.data.io import Picture, read_image, write_atomic, write_image
 from noiseda.errors import NoisedaError
 
 
@@ -112,7 +111,5 @@ def prepare(
         "sources": len(records), "patches": sum(len(r["patches"]) for r in records),
         "skipped_flat": sum(r["skipped"] for r in records), "records": records,
     }
-    tmp = out / ".manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, out / "manifest.json")
+    write_atomic(out / "manifest.json", json.dumps(manifest, indent=1))
     return manifest

@@ -141,7 +141,10 @@ def read_image(path: str | Path) -> Picture:
         raise NoisedaError(f"cannot read image {path}: {reason}") from None
 
 
-def _atomic_bytes(path: Path, data: bytes) -> None:
+def write_atomic(path: str | Path, data: bytes | str) -> None:
+    """Write a file under a temporary name in its folder, then rename it into place."""
+    path = Path(path)
+    data = data.encode() if isinstance(data, str) else data
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -194,7 +197,7 @@ def encode_image(pic: Picture, suffix: str, jpeg_quality: int = 95) -> bytes:
 def write_image(path: str | Path, pic: Picture, jpeg_quality: int = 95) -> None:
     """Encode in memory, then write atomically (temporary name, then rename)."""
     path = Path(path)
-    _atomic_bytes(path, encode_image(pic, path.suffix, jpeg_quality))
+    write_atomic(path, encode_image(pic, path.suffix, jpeg_quality))
 
 
 def to_uint8(arr: np.ndarray) -> np.ndarray:
