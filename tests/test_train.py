@@ -99,15 +99,21 @@ if "test-nan" not in METHODS:
     METHODS.register("test-nan")(lambda cfg, restorer: _NaNAfter(cfg, restorer))
 
 
-def test_nonfinite_steps_are_skipped_then_training_stops_with_a_checkpoint(dataset, tmp_path):
+@pytest.mark.parametrize("log_every, stop_step", [(1, 5), (4, 8)])
+def test_nonfinite_steps_are_skipped_then_training_stops_with_a_checkpoint(dataset, tmp_path, log_every, stop_step):
+    # The check runs on the device every step but is read at log steps: with steps 3.. all NaN,
+    # the run stops at the first log step with 3 or more in a row.
     _NaNAfter.calls = 0
-    cfg = tiny_config(dataset, "method.name=test-nan", "train.max_nonfinite=3", "train.steps=20")
+    cfg = tiny_config(dataset, "method.name=test-nan", "train.max_nonfinite=3", "train.steps=20",
+                      f"train.log_every={log_every}")
     with pytest.raises(NoisedaError, match="non-finite"):
         train(cfg, tmp_path / "r", progress=False)
     ckpts = sorted((tmp_path / "r" / "checkpoints").iterdir())
-    assert ckpts[-1].name == "step-00000005"  # 2 good steps, then 3 skipped
+    assert ckpts[-1].name == f"step-{stop_step:08d}"
     state = json.loads((ckpts[-1] / "state.json").read_text())
-    assert state["nonfinite_total"] == 3 and state["ema_updates"] == 2
+    assert state["nonfinite_total"] == stop_step - 2 and state["ema_updates"] == 2
+    model = load_file(ckpts[-1] / "model.safetensors")
+    assert all(v.isfinite().all() for v in model.values())  # skipped steps left the weights alone
     logs = (tmp_path / "r" / "metrics.jsonl").read_text()
     assert "train/nonfinite_skipped" in logs
 

@@ -7,6 +7,9 @@ import sys
 from pathlib import Path
 
 
+PRECISIONS = ("auto", "no", "bf16", "fp16")
+
+
 def _default_device() -> str:
     import torch
 
@@ -45,7 +48,8 @@ def cmd_evaluate(args) -> int:
     from noiseda.evaluate import evaluate, format_table
 
     y = True if args.y_channel else (False if args.rgb else None)
-    summaries = evaluate(args.weights, args.pairs, args.out, y, args.device or _default_device(), args.tile)
+    summaries = evaluate(args.weights, args.pairs, args.out, y, args.device or _default_device(), args.tile,
+                         args.precision)
     print(format_table(summaries))
     if args.out:
         print(f"per-image CSV, summary.json and summary.md in {args.out}")
@@ -57,7 +61,7 @@ def cmd_restore(args) -> int:
 
     done, failed = restore_paths(
         args.weights, args.input, args.output, args.device or _default_device(), args.tile,
-        args.skip_existing, args.format, progress=not args.no_progress,
+        args.skip_existing, args.format, progress=not args.no_progress, precision=args.precision,
     )
     for path, err in failed:
         print(f"noiseda: failed: {err}", file=sys.stderr)
@@ -143,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--rgb", action="store_true", help="score RGB (default for denoising and deblurring)")
     e.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
     e.add_argument("--tile", type=_tile, default=512, help="tile size in pixels, 0 for whole images")
+    e.add_argument("--precision", choices=PRECISIONS, default="no",
+                   help="no (fp32, the default: reference numbers), auto (bf16 on GPUs), bf16, fp16")
     e.set_defaults(fn=cmd_evaluate)
 
     r = sub.add_parser("restore", help="restore image files, folders or globs")
@@ -153,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--skip-existing", action="store_true", help="skip images whose output exists")
     r.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
     r.add_argument("--tile", type=_tile, default=512, help="tile size in pixels, 0 for whole images")
+    r.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="auto (default: bf16 + channels-last on GPUs, fp32 on CPUs), no (fp32), bf16, fp16")
     r.add_argument("--no-progress", action="store_true")
     r.set_defaults(fn=cmd_restore)
 

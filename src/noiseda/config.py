@@ -83,7 +83,9 @@ class TrainConfig:
     adam_eps: float = 1e-8
     ema_decay: float = 0.9999
     ema_warmup: bool = True  # decay = min(d, (1+n)/(10+n)); not in the reference, helps short runs
-    mixed_precision: str = "no"  # no | bf16 | fp16
+    mixed_precision: str = "auto"  # auto (bf16 on GPUs that have it, else no) | no | bf16 | fp16
+    channels_last: Optional[bool] = None  # None: on GPUs only
+    compile: bool = False  # torch.compile the nets (falls back to eager where compiling fails)
     seed: int = 0
     log_every: int = 10
     val_every: int = 1000
@@ -235,8 +237,8 @@ def validate(cfg: Config) -> None:
         raise NoisedaError(f"config data.sigma_range: expected [min, max] >= 0, got {d.sigma_range}")
     if d.patch_size < 8 or d.patch_size % 8:
         raise NoisedaError(f"config data.patch_size: expected a multiple of 8, got {d.patch_size}")
-    if t.mixed_precision not in ("no", "bf16", "fp16"):
-        raise NoisedaError(f"config train.mixed_precision: expected no|bf16|fp16, got {t.mixed_precision!r}")
+    if t.mixed_precision not in ("auto", "no", "bf16", "fp16"):
+        raise NoisedaError(f"config train.mixed_precision: expected auto|no|bf16|fp16, got {t.mixed_precision!r}")
     for name in ("steps", "batch_size", "log_every", "val_every", "checkpoint_every", "keep_checkpoints"):
         if getattr(t, name) < 1:
             raise NoisedaError(f"config train.{name}: expected >= 1, got {getattr(t, name)}")

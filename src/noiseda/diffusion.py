@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from noiseda.config import DiffusionConfig
+from noiseda.step import host_to_device
 
 
 class NoisePredictor(nn.Module):
@@ -76,7 +77,7 @@ class GammaSchedule:
         t = torch.randint(lo, hi + 1, (batch,), generator=generator)
         g_hi, g_lo = self.gammas[t - 1], self.gammas[t]
         u = torch.rand(batch, generator=generator, dtype=torch.float64)
-        return (g_lo + u * (g_hi - g_lo)).to(device=device, dtype=torch.float32)
+        return host_to_device((g_lo + u * (g_hi - g_lo)).float(), device)
 
     def gamma_bounds(self, t_range: tuple[int, int]) -> tuple[float, float]:
         lo, hi = t_range

@@ -14,7 +14,7 @@ from noiseda.checkpoint import load_restorer
 from noiseda.data.datasets import ImageStore, load_pairs
 from noiseda.data.io import write_atomic
 from noiseda.errors import NoisedaError
-from noiseda.infer import restore_safely
+from noiseda.infer import for_inference, restore_safely
 from noiseda.metrics import psnr, ssim
 
 
@@ -56,11 +56,13 @@ def evaluate(
     y_channel: Optional[bool] = None,
     device: str = "cpu",
     tile: Optional[int] = 512,
+    precision: str = "no",
 ) -> dict[str, dict]:
     """Score ``weights`` on each paired folder; writes CSV/JSON/Markdown into ``out_dir`` if given."""
     for p in pairs:  # check every test set before spending time on any
         load_pairs(p, f"pairs {p}")
     net, spec = load_restorer(weights, device)
+    net = for_inference(net, device, precision)
     if y_channel is None:
         y_channel = spec.get("task") == "derain"
     summaries, all_rows = {}, {}
@@ -80,7 +82,7 @@ def evaluate(
             w.writeheader()
             w.writerows(rows)
             write_atomic(out / f"{name}.csv", buf.getvalue())
-        meta = {"weights": str(weights), "y_channel": y_channel, "net": spec.get("net"), "task": spec.get("task")}
+        meta = {"weights": str(weights), "y_channel": y_channel, "precision": precision, "net": spec.get("net"), "task": spec.get("task")}
         write_atomic(out / "summary.json", json.dumps({"meta": meta, "results": summaries}, indent=2))
         write_atomic(out / "summary.md", format_table(summaries) + "\n")
     return summaries

@@ -24,6 +24,35 @@ def from_model_range(x: torch.Tensor, value_range: Sequence[float]) -> torch.Ten
     return x if (lo, hi) == (0.0, 1.0) else (x - lo) / (hi - lo)
 
 
+class FastRestorer(nn.Module):
+    """A restorer for inference on a GPU: channels-last input, autocast, fp32 output. The residual
+    sum ``x + net(x)`` of our nets stays in fp32, so bf16 only perturbs the predicted residual."""
+
+    def __init__(self, net: nn.Module, precision: str, channels_last: bool):
+        super().__init__()
+        self.net, self.precision, self.channels_last = net, precision, channels_last
+        if channels_last:
+            net.to(memory_format=torch.channels_last)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+        with torch.autocast(x.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            return self.net(x).float()
+
+
+def for_inference(net: nn.Module, device, precision: str = "auto") -> nn.Module:
+    """``precision``: auto (bf16 and channels-last on GPUs that have bf16, fp32 elsewhere) | no | bf16 | fp16."""
+    from noiseda.step import resolve_precision
+
+    device = torch.device(device)
+    precision = resolve_precision(precision, device)
+    if precision == "no" and device.type != "cuda":
+        return net
+    return FastRestorer(net, precision, channels_last=device.type == "cuda")
+
+
 def _starts(length: int, tile: int, overlap: int) -> list[int]:
     if length <= tile:
         return [0]

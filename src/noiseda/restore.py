@@ -12,7 +12,7 @@ import torch
 from noiseda.checkpoint import load_restorer
 from noiseda.data.io import Picture, is_image, read_image, write_image
 from noiseda.errors import NoisedaError
-from noiseda.infer import restore_safely
+from noiseda.infer import for_inference, restore_safely
 
 
 def plan_outputs(inputs: Sequence[str], output: str, suffix: Optional[str] = None) -> list[tuple[Path, Path]]:
@@ -60,12 +60,14 @@ def restore_paths(
     skip_existing: bool = False,
     suffix: Optional[str] = None,
     progress: bool = True,
+    precision: str = "auto",
 ) -> tuple[int, list[tuple[Path, str]]]:
     """Returns (number restored, [(file, error)]) ; errors do not stop the batch."""
     from tqdm import tqdm
 
     jobs = plan_outputs(inputs, output, suffix)
     net, spec = load_restorer(weights, device)
+    net = for_inference(net, device, precision)
     done, failed = 0, []
     with torch.inference_mode():
         for src, dst in tqdm(jobs, disable=not progress, desc="restore", unit="img"):

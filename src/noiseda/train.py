@@ -27,6 +27,7 @@ from noiseda.errors import NoisedaError
 from noiseda.infer import restore_tensor, to_model_range
 from noiseda.metrics import psnr, ssim
 from noiseda.nets import build_net
+from noiseda.step import StepRunner, make_optimizer, resolve_channels_last, resolve_precision, speed_up
 
 
 def net_kwargs(cfg: Config) -> dict:
@@ -114,7 +115,9 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
     t = cfg.train
     if t.threads:
         torch.set_num_threads(t.threads)
-    accelerator = Accelerator(mixed_precision=t.mixed_precision, cpu=not torch.cuda.is_available())
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    precision = resolve_precision(t.mixed_precision, device)
+    accelerator = Accelerator(mixed_precision=precision, cpu=device.type == "cpu")
     main = accelerator.is_main_process
     rank, world = accelerator.process_index, accelerator.num_processes
 
@@ -132,9 +135,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
         raise NoisedaError(f"--resume: no complete checkpoint in {run_dir}")
 
     ramp = cfg.method.lambda_ramp_steps or math.ceil(300 * samples.synthetic_size / (t.batch_size * world))
-    optimizer = torch.optim.Adam(
-        method.parameters(), lr=t.lr, betas=tuple(t.adam_betas), eps=t.adam_eps, foreach=True
-    )
+    optimizer = make_optimizer(method.parameters(), t.lr, t.adam_betas, t.adam_eps)
     ema = EMA(restorer, t.ema_decay, t.ema_warmup)
     start, best, nonfinite_total = 0, None, 0
     ckpt = None
@@ -144,7 +145,10 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
         st = ckpt["state"]
         ema.load_state_dict(ckpt["ema"], st["ema_updates"])
         start, best, nonfinite_total = st["step"], st.get("best"), st.get("nonfinite_total", 0)
-    ema.net.to(accelerator.device)
+    ema.to(accelerator.device)
+    channels_last = resolve_channels_last(t.channels_last, accelerator.device)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    speed_up(method, channels_last, t.compile)
     method, optimizer = accelerator.prepare(method, optimizer)
     if ckpt is not None:
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -160,7 +164,8 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
     logger = _Logger(run_dir, main)
     if main and start == 0:
         logger.log(0, {"info/params_restorer": sum(p.numel() for p in core.restorer.parameters()),
-                       "info/lambda_ramp_steps": ramp, "info/world_size": world})
+                       "info/lambda_ramp_steps": ramp, "info/world_size": world,
+                       "info/bf16": precision == "bf16", "info/fp16": precision == "fp16"})
 
     loader = DataLoader(
         samples,
@@ -173,8 +178,9 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
     has_noise_loss = hasattr(core, "diffusion")
     bar = tqdm(total=t.steps, initial=start, disable=not (main and progress), desc=cfg.method.name,
                dynamic_ncols=True, unit="step")
-    window: dict[str, torch.Tensor] = {}  # loss sums since the last log, kept on the device
-    window_n, nonfinite_run, last_log, tic = 0, 0, start, time.perf_counter()
+    runner = StepRunner(accelerator, method, optimizer, ema, core.restorer)
+    runner.nonfinite_total += nonfinite_total
+    last_log, tic = start, time.perf_counter()
 
     def save(step: int) -> None:
         if main:
@@ -182,7 +188,8 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
                 run_dir, step,
                 {"model": core.state_dict(), "ema": ema.state_dict()},
                 optimizer.state_dict(),
-                {"step": step, "ema_updates": ema.updates, "best": best, "nonfinite_total": nonfinite_total,
+                {"step": step, "ema_updates": ema.updates, "best": best,
+                 "nonfinite_total": int(runner.nonfinite_total),
                  "lambda": lambda_at(step, cfg.method.lambda_weight, cfg.method.lambda_slope, ramp),
                  "grad_scaler": _scaler_state(accelerator)},
                 t.keep_checkpoints,
@@ -192,45 +199,31 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
     step = start
     for step, batch in enumerate(loader, start=start + 1):
         torch.manual_seed(derive_seed(t.seed, "step", step, rank))
-        batch = {k: to_model_range(v.to(accelerator.device, non_blocking=True), value_range) for k, v in batch.items()}
+        batch = {k: to_model_range(v.to(accelerator.device, non_blocking=True, memory_format=memory_format), value_range)
+                 for k, v in batch.items()}
         lam = lambda_at(step, cfg.method.lambda_weight, cfg.method.lambda_slope, ramp) if has_noise_loss else 0.0
         method.train()
-        with accelerator.autocast():
-            losses = method(batch, lam)
-        accelerator.backward(losses["total"])
-        finite = bool(accelerator.gather(losses["total"].detach().float().reshape(1)).isfinite().all())
-        if finite:
-            optimizer.step()
-            ema.update(core.restorer)
-            nonfinite_run = 0
-        else:
-            nonfinite_run += 1
-            nonfinite_total += 1
-            logger.log(step, {"train/nonfinite_skipped": nonfinite_total})
-        optimizer.zero_grad(set_to_none=True)
-        if nonfinite_run >= t.max_nonfinite:
-            save(step)
-            bar.close()
-            logger.close()
-            raise NoisedaError(
-                f"training stopped at step {step}: {nonfinite_run} non-finite losses in a row "
-                f"(checkpoint saved in {run_dir / 'checkpoints'}); lower train.lr or use mixed_precision=no"
-            )
-        if finite:
-            for k, v in losses.items():
-                window[k] = window.get(k, 0.0) + v.detach().float()
-            window_n += 1
+        runner(batch, lam)
         bar.update(1)
 
         if step % t.log_every == 0 or step == t.steps:
             elapsed = time.perf_counter() - tic
-            values = {f"loss/{k}": float(v) / max(window_n, 1) for k, v in window.items()}
+            values = runner.flush()  # the one host sync per log interval
+            max_run = values.pop("train/max_nonfinite_run")
             values.update({"train/lambda": lam, "train/steps_per_s": (step - last_log) / max(elapsed, 1e-9),
                            "train/ema_decay": ema.current_decay()})
             logger.log(step, values)
             bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in values.items()
-                             if k.startswith("loss/") and k in ("loss/total", "loss/sup", "loss/noise")} | {"lam": f"{lam:.3f}"})
-            window, window_n, last_log, tic = {}, 0, step, time.perf_counter()
+                             if k in ("loss/total", "loss/sup", "loss/noise")} | {"lam": f"{lam:.3f}"})
+            last_log, tic = step, time.perf_counter()
+            if max_run >= t.max_nonfinite:
+                save(step)
+                bar.close()
+                logger.close()
+                raise NoisedaError(
+                    f"training stopped at step {step}: {max_run} non-finite losses in a row "
+                    f"(checkpoint saved in {run_dir / 'checkpoints'}); lower train.lr or use mixed_precision=no"
+                )
 
         if step % t.val_every == 0 or step == t.steps:
             if main:
@@ -257,7 +250,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
     logger.close()
     accelerator.end_training()
     return {"run_dir": str(run_dir), "steps": step, "best": best, "final": str(run_dir / "final"),
-            "nonfinite_skipped": nonfinite_total, "main_process": main}
+            "nonfinite_skipped": int(runner.nonfinite_total), "main_process": main}
 
 
 def _scaler_state(accelerator) -> dict | None:

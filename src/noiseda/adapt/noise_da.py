@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from noiseda.adapt import METHODS
 from noiseda.adapt.base import Method
 from noiseda.diffusion import GammaSchedule, NoisePredictor
+from noiseda.step import host_to_device
 
 
 def swap_slots(a: torch.Tensor, b: torch.Tensor, coins: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -40,7 +41,7 @@ class NoiseDA(Method):
         self.residual_swap = m.residual_swap and not unpaired_target
 
     def draw_coins(self, batch: int, device) -> torch.Tensor:
-        return (torch.rand(batch) < 0.5).to(device)
+        return host_to_device(torch.rand(batch) < 0.5, device)
 
     def conditions(self, syn: torch.Tensor, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The two condition slots, per the configured mode and channel shuffling."""

@@ -1,0 +1,118 @@
+"""The optimisation step, fast by default, with no host synchronisation.
+
+Fast path (each part can be turned off; ``train.mixed_precision=no``,
+``train.channels_last=false``, ``train.compile=false`` is the plain fp32 path):
+- bf16 autocast on GPUs that support it (``mixed_precision=auto``);
+- channels-last memory format on GPUs (cuDNN's fast layout for bf16 convolutions);
+- optional ``torch.compile`` of the restorer and the diffusion net, falling back to eager
+  code for any graph that fails to compile;
+- fused Adam; a non-finite step is skipped on the device (the optimizer's ``found_inf``
+  input and a zero EMA weight), so the host never waits for the GPU to decide it;
+- losses, gradient norm and non-finite counts accumulate on the device and are read once
+  per log interval (``flush``).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """``auto``: bf16 on a GPU that has it, else fp32 ("no")."""
+    if name != "auto":
+        return name
+    return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "no"
+
+
+def resolve_channels_last(flag: bool | None, device: torch.device) -> bool:
+    """``None`` (auto): channels-last on GPUs only; on CPUs the default layout is as fast."""
+    return device.type == "cuda" if flag is None else flag
+
+
+def speed_up(method: nn.Module, channels_last: bool, compile: bool) -> nn.Module:
+    """Apply the memory format and compilation in place (state-dict keys are unchanged)."""
+    if channels_last:
+        method.to(memory_format=torch.channels_last)
+    if compile:
+        torch._dynamo.config.suppress_errors = True  # a graph that fails to compile runs eagerly
+        for name, child in method.named_children():
+            if name in ("restorer", "diffusion"):
+                child.compile()
+    return method
+
+
+def host_to_device(x: torch.Tensor, device) -> torch.Tensor:
+    """Copy a small host tensor without stalling the host: a plain copy to a GPU waits for all
+    queued GPU work, a pinned non-blocking one does not."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return x.to(device)
+    return x.pin_memory().to(device, non_blocking=True)
+
+
+def make_optimizer(params, lr: float, betas, eps: float) -> torch.optim.Optimizer:
+    """Adam, fused (one kernel for all parameters; also takes ``found_inf`` to skip a step)."""
+    return torch.optim.Adam(params, lr=lr, betas=tuple(betas), eps=eps, fused=True)
+
+
+class StepRunner:
+    """forward, backward, skip-if-non-finite, Adam, EMA; statistics stay on the device."""
+
+    def __init__(self, accelerator, method: nn.Module, optimizer, ema, restorer: nn.Module):
+        self.accelerator, self.method, self.optimizer, self.ema = accelerator, method, optimizer, ema
+        self.restorer = restorer
+        self.params = [p for p in method.parameters() if p.requires_grad]
+        self.inner = getattr(optimizer, "optimizer", optimizer)  # Accelerate wraps the optimizer
+        dev = accelerator.device
+        self.nonfinite_total = torch.zeros((), dtype=torch.long, device=dev)
+        self._run = torch.zeros((), dtype=torch.long, device=dev)  # current run of non-finite steps
+        self._reset_window()
+
+    def _reset_window(self) -> None:
+        dev = self.accelerator.device
+        self.window: dict[str, torch.Tensor] = {}
+        self.finite_steps = torch.zeros((), device=dev)
+        self.max_run = self._run.clone()
+
+    def __call__(self, batch: dict[str, torch.Tensor], lam: float) -> dict[str, torch.Tensor]:
+        with self.accelerator.autocast():
+            losses = self.method(batch, lam)
+        self.accelerator.backward(losses["total"])
+        grads = [p.grad for p in self.params if p.grad is not None]
+        grad_norm = torch.nn.utils.get_total_norm(grads)
+        scaler = self.accelerator.scaler
+        if scaler is None:
+            # Gradients are already all-reduced, so every process takes the same decision.
+            ok = grad_norm.isfinite()
+            self.inner.found_inf = (~ok).float()
+        else:
+            # fp16: the loss scaler skips overflowing steps itself; count non-finite losses only.
+            ok = losses["total"].detach().isfinite()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.ema.update(self.restorer, ok)
+
+        okf = ok.float()
+        for k, v in losses.items():
+            v = v.detach().float()
+            self.window[k] = self.window.get(k, 0.0) + torch.where(ok, v, torch.zeros_like(v))
+        if scaler is None:
+            self.window["grad_norm"] = self.window.get("grad_norm", 0.0) + torch.where(ok, grad_norm, 0.0)
+        self.finite_steps += okf
+        self.nonfinite_total += (~ok).long()
+        self._run = (self._run + 1) * (~ok).long()
+        self.max_run = torch.maximum(self.max_run, self._run)
+        return losses
+
+    def flush(self) -> dict[str, float]:
+        """Mean losses over the finite steps since the last flush (one host sync)."""
+        keys = list(self.window)
+        values = torch.stack([self.window[k] for k in keys] + [self.finite_steps, self.nonfinite_total.float(),
+                                                               self.max_run.float()]).tolist()
+        *sums, n, total, max_run = values
+        out = {("train/grad_norm" if k == "grad_norm" else f"loss/{k}"): s / max(n, 1) for k, s in zip(keys, sums)}
+        out["train/nonfinite_skipped"] = int(total)
+        out["train/max_nonfinite_run"] = int(max_run)
+        self._reset_window()
+        return out
