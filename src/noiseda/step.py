@@ -3,7 +3,8 @@
 Fast path (each part can be turned off; ``train.mixed_precision=no``,
 ``train.channels_last=false``, ``train.compile=false`` is the plain fp32 path):
 - bf16 autocast on GPUs that support it (``mixed_precision=auto``);
-- channels-last memory format on GPUs (cuDNN's fast layout for bf16 convolutions);
+- channels-last memory format on GPUs (cuDNN's fast layout for bf16 convolutions) and
+  cuDNN's per-shape algorithm search;
 - optional ``torch.compile`` of the restorer and the diffusion net, falling back to eager
   code for any graph that fails to compile;
 - fused Adam; a non-finite step is skipped on the device (the optimizer's ``found_inf``
@@ -30,8 +31,11 @@ def resolve_channels_last(flag: bool | None, device: torch.device) -> bool:
     return device.type == "cuda" if flag is None else flag
 
 
-def speed_up(method: nn.Module, channels_last: bool, compile: bool) -> nn.Module:
-    """Apply the memory format and compilation in place (state-dict keys are unchanged)."""
+def speed_up(method: nn.Module, channels_last: bool, compile: bool, tune_kernels: bool = False) -> nn.Module:
+    """Apply the memory format and compilation in place (state-dict keys are unchanged).
+    ``tune_kernels``: let cuDNN time its convolution algorithms once per shape (training
+    patches have one shape, so this pays off at once)."""
+    torch.backends.cudnn.benchmark = tune_kernels
     if channels_last:
         method.to(memory_format=torch.channels_last)
     if compile:

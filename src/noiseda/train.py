@@ -148,7 +148,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
     ema.to(accelerator.device)
     channels_last = resolve_channels_last(t.channels_last, accelerator.device)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    speed_up(method, channels_last, t.compile)
+    speed_up(method, channels_last, t.compile, tune_kernels=accelerator.device.type == "cuda")
     method, optimizer = accelerator.prepare(method, optimizer)
     if ckpt is not None:
         optimizer.load_state_dict(ckpt["optimizer"])
