@@ -5,7 +5,9 @@ numbers are the step's own; FLOPs per step come from ``torch.utils.flop_counter`
 times one whole image. The loss-curve check trains plain and fast on the same seeded batches
 and compares the curves. Paths:
   plain         fp32, default memory layout, eager (the reference path)
-  fast          train.mixed_precision=auto (bf16 on GPUs), channels-last on GPUs, eager
+  fast          the training default: mixed_precision=auto (bf16 on GPUs), the restorer
+                channels-last on GPUs, bf16 GroupNorm in the diffusion net, cuDNN search, eager
+  fast-nchw     fast with the restorer in the default memory layout
   fast-compile  fast + torch.compile (GPU only by default: compiling on a CPU takes minutes)
 
     python benchmarks/speed.py --settings small --out benchmarks/results/speed-cpu.json
@@ -44,6 +46,7 @@ SETTINGS = {
 PATHS = {
     "plain": {"mixed_precision": "no", "channels_last": False, "compile": False},
     "fast": {"mixed_precision": "auto", "channels_last": None, "compile": False},
+    "fast-nchw": {"mixed_precision": "auto", "channels_last": False, "compile": False},
     "fast-compile": {"mixed_precision": "auto", "channels_last": None, "compile": True},
 }
 # Dense bf16 tensor-core peaks (FLOP/s) for the model-FLOPs-utilisation estimate.
@@ -116,7 +119,20 @@ def count_flops(setting: str, method_name: str, device: torch.device) -> float:
     return float(counter.get_total_flops())
 
 
-def time_training(setting, method_name, path, device, warmup, steps, repeats) -> dict:
+def profile_table(runner, batch, device, rows: int = 25) -> str:
+    """The most expensive operators of two steps (after the warm-up), by device time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        for _ in range(2):
+            runner(batch, 0.1)
+        sync(device)
+    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    return prof.key_averages().table(sort_by=key, row_limit=rows, max_name_column_width=60)
+
+
+def time_training(setting, method_name, path, device, warmup, steps, repeats, profile=False) -> dict:
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -137,6 +153,7 @@ def time_training(setting, method_name, path, device, warmup, steps, repeats) ->
         sync(device)
         per_step.append((time.perf_counter() - tic) / steps)
     stats = runner.flush()
+    table = profile_table(runner, batches[0], device) if profile else None
     ms = statistics.median(per_step) * 1e3
     row = {"setting": setting, "method": method_name, "path": path, **resolved, "batch": b, "patch": size,
            "net": cfg.net.name, "ms_per_step": ms, "images_per_s": b / (ms / 1e3),
@@ -144,12 +161,16 @@ def time_training(setting, method_name, path, device, warmup, steps, repeats) ->
            "loss_finite": stats["train/nonfinite_skipped"] == 0}
     if device.type == "cuda":
         row["peak_mem_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
+    if table:
+        row["profile"] = table
+        print(table, flush=True)
     del runner
     return row
 
 
 def time_restore(path: str, size: int, device: torch.device, repeats: int) -> tuple[dict, torch.Tensor]:
     torch.manual_seed(0)
+    torch.backends.cudnn.benchmark = False  # as `noiseda restore` runs (no per-shape search)
     net = build_net("unet-s").to(device).eval()
     if path != "plain":
         net = for_inference(copy.deepcopy(net), device, "auto")
@@ -211,6 +232,9 @@ def main() -> None:
     ap.add_argument("--restore-size", type=int, default=None, help="default: 1024 (GPU), 512 (CPU)")
     ap.add_argument("--curve-steps", type=int, default=0, help="loss-curve check length (0: skip)")
     ap.add_argument("--curve-setting", choices=sorted(SETTINGS), default="small")
+    ap.add_argument("--profile", nargs=3, metavar=("SETTING", "METHOD", "PATH"),
+                    help="print the operator profile of one combination, e.g. paper noise-da fast")
+    ap.add_argument("--skip-restore", action="store_true")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
@@ -233,7 +257,8 @@ def main() -> None:
             flops = count_flops(setting, method_name, device)
             rows = {}
             for path in paths:
-                row = time_training(setting, method_name, path, device, args.warmup, args.steps, args.repeats)
+                row = time_training(setting, method_name, path, device, args.warmup, args.steps, args.repeats,
+                                    profile=(setting, method_name, path) == tuple(args.profile or ()))
                 row["flops_per_step"] = flops
                 row["tflops_per_s"] = flops / (row["ms_per_step"] / 1e3) / 1e12
                 row["mfu_vs_bf16_peak"] = row["tflops_per_s"] * 1e12 / peak if peak else None
@@ -250,14 +275,16 @@ def main() -> None:
                 result["ratios"][f"{setting}/{method_name}/{path}_vs_plain"] = r
             write()
 
-    size = args.restore_size or (1024 if device.type == "cuda" else 512)
-    plain_row, plain_out = time_restore("plain", size, device, args.repeats * 3)
-    fast_row, fast_out = time_restore("fast", size, device, args.repeats * 3)
-    fast_row["max_abs_diff_vs_plain"] = (fast_out - plain_out).abs().max().item()
-    result["restore"] = [plain_row, fast_row]
-    result["ratios"]["restore/fast_vs_plain"] = {"mp_per_s": fast_row["mp_per_s"] / plain_row["mp_per_s"]}
-    print(f"restore {size}px: plain {plain_row['mp_per_s']:.2f} MP/s, fast {fast_row['mp_per_s']:.2f} MP/s", flush=True)
-    write()
+    if not args.skip_restore:
+        size = args.restore_size or (1024 if device.type == "cuda" else 512)
+        plain_row, plain_out = time_restore("plain", size, device, args.repeats * 3)
+        fast_row, fast_out = time_restore("fast", size, device, args.repeats * 3)
+        fast_row["max_abs_diff_vs_plain"] = (fast_out - plain_out).abs().max().item()
+        result["restore"] = [plain_row, fast_row]
+        result["ratios"]["restore/fast_vs_plain"] = {"mp_per_s": fast_row["mp_per_s"] / plain_row["mp_per_s"]}
+        print(f"restore {size}px: plain {plain_row['mp_per_s']:.2f} MP/s, fast {fast_row['mp_per_s']:.2f} MP/s",
+              flush=True)
+        write()
 
     if args.curve_steps:
         result["loss_curve"] = loss_curves(args.curve_setting, device, args.curve_steps)

@@ -64,7 +64,7 @@ class NoiseDA(Method):
 
         target = batch["ref"] if self.unpaired_target else batch["syn_gt"]
         gamma = self.schedule.sample(n, tuple(m.t_range), target.device)
-        eps = torch.randn_like(target)
+        eps = torch.randn(target.shape, device=target.device, dtype=target.dtype)  # same draws in any layout
         g = gamma.view(-1, 1, 1, 1)
         y_t = g.sqrt() * target + (1 - g).sqrt() * eps
         c1, c2 = self.conditions(y_s, y_r)
@@ -99,7 +99,7 @@ class NoiseDA(Method):
         y_s, y_r = self.restorer(x_s), self.restorer(x_r)
         target = batch["ref"] if self.unpaired_target else batch["syn_gt"]
         gamma = self.schedule.sample(x_s.shape[0], tuple(self.cfg.method.t_range), target.device)
-        eps = torch.randn_like(target)
+        eps = torch.randn(target.shape, device=target.device, dtype=target.dtype)  # same draws in any layout
         g = gamma.view(-1, 1, 1, 1)
         y_t = g.sqrt() * target + (1 - g).sqrt() * eps
         restored = F.mse_loss(self.diffusion(y_t, y_s, y_r, gamma).float(), eps)

@@ -1,0 +1,78 @@
+"""The fast path's parts: low-precision GroupNorm, memory layouts, device-side EMA skip, precision."""
+
+import copy
+
+import torch
+from torch import nn
+
+from noiseda.diffusion import LowPrecisionGroupNorm
+from noiseda.ema import EMA
+from noiseda.infer import for_inference
+from noiseda.nets import build_net
+from noiseda.step import resolve_channels_last, resolve_precision, speed_up
+
+from test_method import _batch, _method
+
+
+def test_low_precision_group_norm_is_plain_outside_autocast_and_close_inside():
+    torch.manual_seed(0)
+    ref = nn.GroupNorm(4, 16)
+    nn.init.uniform_(ref.weight)
+    nn.init.uniform_(ref.bias)
+    low = LowPrecisionGroupNorm(4, 16)
+    low.load_state_dict(ref.state_dict())
+    x = torch.randn(2, 16, 8, 8) * 3 + 1
+    assert torch.equal(low(x), ref(x))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = low(x.bfloat16())
+    assert y.dtype == torch.bfloat16  # (CUDA autocast alone would compute and return fp32)
+    assert (y.float() - ref(x)).abs().max() < 0.05  # bf16 rounding of the output only
+
+
+def test_diffusion_net_uses_low_precision_group_norm_everywhere(dataset):
+    m = _method(dataset)
+    norms = [mod for mod in m.diffusion.modules() if isinstance(mod, nn.GroupNorm)]
+    assert norms and all(type(mod) is LowPrecisionGroupNorm for mod in norms)
+
+
+def test_channels_last_applies_to_the_restorer_only_and_changes_no_result(dataset):
+    plain = _method(dataset, "method.residual_swap=false", "method.channel_shuffle=false")
+    fast = speed_up(copy.deepcopy(plain), channels_last=True, compile=False)
+    convs = lambda net: [m.weight for m in net.modules() if isinstance(m, nn.Conv2d)]  # noqa: E731
+    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in convs(fast.restorer))
+    assert all(w.is_contiguous() for w in convs(fast.diffusion))
+    batch = _batch()
+    cl_batch = {k: v.contiguous(memory_format=torch.channels_last) for k, v in batch.items()}
+    plain.eval(), fast.eval()
+    torch.manual_seed(1)
+    a = plain(batch, 0.5)["total"]
+    torch.manual_seed(1)
+    b = fast(cl_batch, 0.5)["total"]
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_ema_skips_a_step_marked_not_ok_without_reading_it_on_the_host():
+    net = build_net("unet", width=4)
+    ema = EMA(net, decay=0.5, warmup=False)
+    before = [p.clone() for p in ema.net.parameters()]
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(1.0)
+    ema.update(net, torch.tensor(False))
+    assert ema.updates == 0 and all(torch.equal(a, b) for a, b in zip(before, ema.net.parameters()))
+    ema.update(net, torch.tensor(True))
+    assert ema.updates == 1
+    for b, e, p in zip(before, ema.net.parameters(), net.parameters()):
+        torch.testing.assert_close(e, 0.5 * b + 0.5 * p)
+
+
+def test_precision_auto_is_fp32_on_cpu_and_inference_is_untouched():
+    cpu = torch.device("cpu")
+    assert resolve_precision("auto", cpu) == "no" and resolve_precision("bf16", cpu) == "bf16"
+    assert resolve_channels_last(None, cpu) is False and resolve_channels_last(True, cpu) is True
+    net = build_net("unet", width=4)
+    assert for_inference(net, cpu, "auto") is net
+    fast = for_inference(copy.deepcopy(net), cpu, "bf16")
+    x = torch.rand(1, 3, 16, 16)
+    out = fast(x)
+    assert out.dtype == torch.float32 and (out - net(x)).abs().max() < 0.05
