@@ -66,3 +66,25 @@ def test_compose_rejects_bad_specs(spec, message):
 
     with pytest.raises(NoisedaError, match=message):
         compose(spec)
+
+
+BATCH = IMG.expand(6, -1, -1, -1).clone()  # six copies of one image
+
+
+@pytest.mark.parametrize("name", DEGRADATIONS.names())
+def test_batches_draw_parameters_per_sample_and_keep_dtype(name):
+    fn = DEGRADATIONS.get(name)
+    out = fn(BATCH, torch.Generator().manual_seed(1))
+    again = fn(BATCH, torch.Generator().manual_seed(1))
+    assert out.shape == BATCH.shape and torch.equal(out, again)
+    assert not all(torch.equal(out[0], o) for o in out[1:])  # same input, different degradations
+    assert fn(BATCH.double(), torch.Generator().manual_seed(1)).dtype == torch.float64
+
+
+def test_compose_draws_one_coin_per_sample():
+    from noiseda.degrade import compose
+
+    batch = IMG.expand(40, -1, -1, -1).clone()
+    out = compose("defocus-blur@0.5")(batch, torch.Generator().manual_seed(0))
+    unchanged = sum(torch.equal(o, IMG) for o in out)
+    assert 8 < unchanged < 32

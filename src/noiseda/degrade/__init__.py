@@ -1,8 +1,11 @@
 """Synthetic and simulated-real degradations.
 
-Each takes a clean float image (CxHxW, [0, 1]) and a ``torch.Generator`` and
-returns the degraded image; the same generator state gives the same result.
-Register a new one with ``@DEGRADATIONS.register("name")``.
+Each takes clean float images in [0, 1], one (CxHxW) or a batch (BxCxHxW, each
+sample with its own random parameters) on any device, and a ``torch.Generator``
+(on the CPU or on the images' device), and returns the degraded images; the
+same generator state gives the same result. Register a new one with
+``@DEGRADATIONS.register("name")`` (``noiseda.degrade.ops.batched`` lets a
+batched function take single images too).
 """
 
 import inspect
@@ -36,11 +39,17 @@ def compose(spec: str, **options):
         steps.append((fn, p, kwargs))
 
     def degrade(img, g):
+        single = img.dim() == 3
+        x = img[None] if single else img
         for fn, p, kwargs in steps:
-            # certain steps draw no coin: "awgn" alone is exactly the plain function
-            if p >= 1.0 or torch.rand((), generator=g).item() < p:
-                img = fn(img, g, **kwargs)
-        return img
+            if p >= 1.0:  # certain steps draw no coin: "awgn" alone is exactly the plain function
+                x = fn(x, g, **kwargs)
+                continue
+            coins = torch.rand(x.shape[0], generator=g, device=g.device) < p
+            if g.device.type == "cpu" and not coins.any():  # (checked on the CPU only: no device sync)
+                continue
+            x = torch.where(coins.to(x.device).view(-1, 1, 1, 1), fn(x, g, **kwargs), x)  # per sample
+        return x[0] if single else x
 
     return degrade
 

@@ -5,106 +5,69 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
 from noiseda.degrade import DEGRADATIONS
-from noiseda.degrade.noise import _uniform, jpeg, linear_to_srgb, srgb_to_linear
-
-
-def _normalise(k: torch.Tensor) -> torch.Tensor:
-    return k / k.sum().clamp(min=1e-12)
-
-
-def _rasterise(points: torch.Tensor, size: int) -> torch.Tensor:
-    """Splat 2-D points (N x 2, pixel units around the centre) bilinearly onto a size x size grid."""
-    k = torch.zeros(size, size, dtype=torch.float64)
-    c = (size - 1) / 2
-    for x, y in points.tolist():
-        fx, fy = x + c, y + c
-        x0, y0 = math.floor(fx), math.floor(fy)
-        for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
-            xi, yi = x0 + dx, y0 + dy
-            if 0 <= xi < size and 0 <= yi < size:
-                k[yi, xi] += (1 - abs(fx - xi)) * (1 - abs(fy - yi))
-    return _normalise(k).float()
+from noiseda.degrade.ops import (
+    batched, convolve, defocus_kernels, jpeg, linear_to_srgb, motion_kernels, normal, per_sample, shake_kernels,
+    srgb_to_linear, uniform,
+)
 
 
 def linear_motion_kernel(length: float, angle_deg: float, size: int) -> torch.Tensor:
-    """A straight motion path of ``length`` pixels at ``angle_deg``, rasterised to size x size."""
-    n = max(int(length * 4), 2)
-    t = torch.linspace(-0.5, 0.5, n, dtype=torch.float64) * length
-    a = math.radians(angle_deg)
-    return _rasterise(torch.stack([t * math.cos(a), t * math.sin(a)], 1), size)
+    """One straight motion path of ``length`` pixels at ``angle_deg``, rasterised to size x size."""
+    return motion_kernels(torch.tensor([float(length)]), torch.tensor([float(angle_deg)]), size)[0]
 
 
-def shake_kernel(g: torch.Generator, size: int = 31, steps: int = 64, max_extent: float = 12.0) -> torch.Tensor:
-    """Camera shake: a continuous random walk with momentum (velocity jitter and a pull back to
-    the start), scaled to at most ``max_extent`` pixels and rasterised, as hand shake during an
-    exposure traces it."""
-    pos = torch.zeros(2, dtype=torch.float64)
-    vel = torch.randn(2, generator=g, dtype=torch.float64)
-    pts = []
-    for _ in range(steps):
-        vel = 0.8 * vel + 0.5 * torch.randn(2, generator=g, dtype=torch.float64) - 0.02 * pos
-        pos = pos + vel
-        pts.append(pos.clone())
-    path = torch.stack(pts)
-    path = path - path.mean(0)
-    extent = (path.max(0).values - path.min(0).values).max().clamp(min=1e-6)
-    scale = _uniform(0.3, 1.0, g) * max_extent / float(extent)
-    return _rasterise(path * scale, size)
+def shake_kernel(g: torch.Generator, size: int = 31, max_extent: float = 12.0) -> torch.Tensor:
+    """One camera-shake kernel whose path spans between 0.3 and 1 times ``max_extent`` pixels."""
+    return shake_kernels(g, uniform(g, 1, 0.3, 1.0) * max_extent, size)[0]
 
 
 def defocus_kernel(radius: float, size: int) -> torch.Tensor:
-    """A disk (out-of-focus lens aperture) with anti-aliased edge."""
-    c = (size - 1) / 2
-    yy, xx = torch.meshgrid(torch.arange(size) - c, torch.arange(size) - c, indexing="ij")
-    r = torch.sqrt(xx.float() ** 2 + yy.float() ** 2)
-    return _normalise((radius + 0.5 - r).clamp(0, 1))
-
-
-def convolve(img: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """Blur a CxHxW (or BxCxHxW) image with one kernel, reflecting at the borders."""
-    squeeze = img.dim() == 3
-    x = img[None] if squeeze else img
-    c, ks = x.shape[1], kernel.shape[-1]
-    w = kernel.to(x).flip(-1, -2).expand(c, 1, ks, ks)
-    p = ks // 2
-    mode = "reflect" if p < min(x.shape[-2:]) else "replicate"
-    out = F.conv2d(F.pad(x, (p, p, p, p), mode=mode), w, groups=c)
-    return out[0] if squeeze else out
+    """One disk (out-of-focus lens aperture) with anti-aliased edge."""
+    return defocus_kernels(torch.tensor([float(radius)]), size)[0]
 
 
 @DEGRADATIONS.register("motion-blur")
+@batched
 def motion_blur(img, g, length_range=(5.0, 21.0), size: int = 23) -> torch.Tensor:
     """Uniform linear motion (object or camera panning) at a random angle and length."""
-    kernel = linear_motion_kernel(_uniform(*length_range, g), _uniform(0, 180, g), size)
-    return convolve(img, kernel)
+    b = img.shape[0]
+    lengths, angles = uniform(g, b, *length_range), uniform(g, b, 0.0, 180.0)
+    return convolve(img, motion_kernels(lengths, angles, size).to(img.device))
 
 
 @DEGRADATIONS.register("shake-blur")
+@batched
 def shake_blur(img, g, max_extent_range=(6.0, 15.0), size: int = 31) -> torch.Tensor:
     """Hand-held camera shake (curved, uneven trajectories, as in GoPro-style synthetic blur)."""
-    return convolve(img, shake_kernel(g, size=size, max_extent=_uniform(*max_extent_range, g)))
+    b = img.shape[0]
+    extents = uniform(g, b, *max_extent_range) * uniform(g, b, 0.3, 1.0)
+    return convolve(img, shake_kernels(g, extents, size).to(img.device))
 
 
 @DEGRADATIONS.register("defocus-blur")
+@batched
 def defocus_blur(img, g, radius_range=(1.0, 6.0)) -> torch.Tensor:
     """Out-of-focus blur: a disk kernel of random radius."""
-    radius = _uniform(*radius_range, g)
-    return convolve(img, defocus_kernel(radius, 2 * math.ceil(radius) + 3))
+    radii = uniform(g, img.shape[0], *radius_range, img.device)
+    return convolve(img, defocus_kernels(radii, 2 * math.ceil(radius_range[1]) + 3))
 
 
 @DEGRADATIONS.register("blur-real")
+@batched
 def real_blur(img, g) -> torch.Tensor:
     """RealBlur-like low-light blur: in linear light, bright regions (lamps, reflections) are
     brighter than the sensor's white; camera shake over the long exposure smears them and the
     sensor clips (saturated streaks); then shot and read noise, gamma and JPEG."""
+    b, dev = img.shape[0], img.device
+    threshold, boost = uniform(g, b, 0.6, 0.9, dev), uniform(g, b, 2.0, 6.0, dev)
+    extents = uniform(g, b, 6.0, 15.0) * uniform(g, b, 0.3, 1.0)
+    shot, read = uniform(g, b, 2e-4, 2e-3, dev), uniform(g, b, 1e-5, 2e-4, dev)
+    quality = uniform(g, b, 70, 95)
     lin = srgb_to_linear(img)
-    bright = lin.amax(dim=-3, keepdim=True) > _uniform(0.6, 0.9, g)  # whole pixels, not channels
-    boost = torch.where(bright, _uniform(2.0, 6.0, g), 1.0)
-    blurred = convolve(lin * boost, shake_kernel(g, max_extent=_uniform(6.0, 15.0, g))).clamp(0, 1)
-    shot, read = _uniform(2e-4, 2e-3, g), _uniform(1e-5, 2e-4, g)
-    std = torch.sqrt(shot * blurred + read)
-    noisy = linear_to_srgb(blurred + std * torch.randn(blurred.shape, generator=g).to(blurred))
-    return jpeg(noisy, int(round(_uniform(70, 95, g)))) if noisy.dim() == 3 else noisy
+    bright = lin.amax(dim=1, keepdim=True) > per_sample(threshold)  # whole pixels, not channels
+    lit = lin * torch.where(bright, per_sample(boost), 1.0)
+    blurred = convolve(lit, shake_kernels(g, extents).to(dev)).clamp(0, 1)
+    std = torch.sqrt(per_sample(shot) * blurred + per_sample(read))
+    return jpeg(linear_to_srgb(blurred + std * normal(g, blurred.shape, blurred)), quality)

@@ -8,68 +8,75 @@ import torch
 import torch.nn.functional as F
 
 from noiseda.degrade import DEGRADATIONS
-from noiseda.degrade.blur import convolve, defocus_kernel, linear_motion_kernel
-from noiseda.degrade.noise import _uniform
+from noiseda.degrade.ops import batched, convolve, defocus_kernels, motion_kernels, per_sample, rand, uniform
 
 
-def streak_layer(
-    h: int, w: int, g: torch.Generator, density: float, length: float, angle: float, width: float
-) -> torch.Tensor:
-    """A 1xHxW layer of rain streaks in [0, 1]: sparse random drops smeared along the fall
-    direction by a motion kernel (how a falling drop looks during an exposure)."""
-    drops = (torch.rand(1, 1, h, w, generator=g) < density).float()
-    drops = drops * (0.5 + 0.5 * torch.rand(1, 1, h, w, generator=g))  # varying drop brightness
-    if width > 1.0:
-        drops = convolve(drops, defocus_kernel(width / 2, 2 * math.ceil(width / 2) + 3))
-    size = 2 * int(length / 2) + 3
-    streaks = convolve(drops, linear_motion_kernel(length, angle, size)) * length
-    return streaks[0].clamp(0, 1)
+def streak_layers(like: torch.Tensor, g: torch.Generator, density, length, angle, width) -> torch.Tensor:
+    """Bx1xHxW layers of rain streaks in [0, 1] (one per sample; parameters are (B,) tensors):
+    sparse random drops smeared along the fall direction by a motion kernel (how a falling drop
+    looks during an exposure); drops wider than a pixel are widened by a disk first."""
+    b, _, h, w = like.shape
+    dev = like.device
+    drops = (rand(g, (b, 1, h, w), like) < per_sample(density.to(dev))).to(like.dtype)
+    drops = drops * (0.5 + 0.5 * rand(g, (b, 1, h, w), like))  # varying drop brightness
+    radius = torch.where(width > 1.0, width / 2, 0.0)  # radius 0: the identity kernel
+    drops = convolve(drops, defocus_kernels(radius, 2 * math.ceil(float(radius.max())) + 3).to(dev))
+    size = 2 * int(float(length.max()) / 2) + 3
+    streaks = convolve(drops, motion_kernels(length, angle, size).to(dev)) * per_sample(length.to(dev))
+    return streaks.clamp(0, 1)
 
 
-def _blend(img: torch.Tensor, layer: torch.Tensor, intensity: float, screen: bool) -> torch.Tensor:
-    layer = (layer * intensity).to(img)
-    return 1 - (1 - img) * (1 - layer) if screen else (img + layer).clamp(0, 1)
+def blend(img: torch.Tensor, layer: torch.Tensor, intensity: torch.Tensor, screen: torch.Tensor) -> torch.Tensor:
+    """Per sample: screen blend (1 - (1-x)(1-l)) where ``screen`` holds, else clipped addition."""
+    layer = layer * per_sample(intensity.to(img))
+    return torch.where(per_sample(screen.to(img.device)), 1 - (1 - img) * (1 - layer), (img + layer).clamp(0, 1))
 
 
 @DEGRADATIONS.register("rain-streaks")
+@batched
 def rain_streaks(
     img, g, density_range=(0.002, 0.02), length_range=(10.0, 35.0), angle_range=(60.0, 120.0),
     width_range=(1.0, 2.0), intensity_range=(0.4, 0.9),
 ) -> torch.Tensor:
     """Synthetic rain as in Rain13K-style training sets: one layer of straight, parallel streaks
     (random angle, length, width, density, intensity) blended additively or in screen mode."""
-    h, w = img.shape[-2:]
-    layer = streak_layer(h, w, g, _uniform(*density_range, g), _uniform(*length_range, g),
-                         _uniform(*angle_range, g), _uniform(*width_range, g))
-    screen = bool(torch.rand((), generator=g) < 0.5)
-    return _blend(img, layer, _uniform(*intensity_range, g), screen)
+    b = img.shape[0]
+    density, length = uniform(g, b, *density_range), uniform(g, b, *length_range)
+    angle, width = uniform(g, b, *angle_range), uniform(g, b, *width_range)
+    screen = uniform(g, b, 0.0, 1.0) < 0.5
+    intensity = uniform(g, b, *intensity_range)
+    return blend(img, streak_layers(img, g, density, length, angle, width), intensity, screen)
 
 
 @DEGRADATIONS.register("rain-real")
+@batched
 def rain_real(img, g) -> torch.Tensor:
     """Real-like rain, harder than the training streaks: 2-4 layers at different depths (near
     drops long, wide, out of focus and bright; far drops short, thin, faint), a shared wind angle
     with jitter, veiling haze from rain accumulation (contrast loss towards a light grey), and
     small splash blobs on the lower part of the frame."""
-    h, w = img.shape[-2:]
+    b, _, h, w = img.shape
+    layers = torch.randint(2, 5, (b,), generator=g, device=g.device).cpu()
+    wind = uniform(g, b, 70.0, 110.0)
     out = img
-    wind = _uniform(70.0, 110.0, g)
-    for depth in torch.linspace(0, 1, int(torch.randint(2, 5, (), generator=g))).tolist():
+    for i in range(4):  # layer i of n lies at depth i / (n - 1); samples with fewer layers skip it
+        active = i < layers
+        depth = (i / (layers - 1).clamp(min=1)).clamp(max=1.0)
         near = 1 - depth
-        layer = streak_layer(
-            h, w, g,
-            density=_uniform(0.001, 0.006, g) * (1 + 2 * depth),
-            length=5 + 35 * near * _uniform(0.7, 1.0, g),
-            angle=wind + _uniform(-8.0, 8.0, g),
+        layer = streak_layers(
+            img, g,
+            density=uniform(g, b, 0.001, 0.006) * (1 + 2 * depth),
+            length=5 + 35 * near * uniform(g, b, 0.7, 1.0),
+            angle=wind + uniform(g, b, -8.0, 8.0),
             width=1 + 3 * near,
         )
-        if near > 0.5:  # close drops are out of focus
-            layer = convolve(layer[None], defocus_kernel(2 * near, 7))[0]
-        out = _blend(out, layer, _uniform(0.3, 0.8, g) * (0.5 + 0.5 * near), screen=True)
-    haze = _uniform(0.05, 0.3, g)
-    veil = _uniform(0.6, 0.9, g)
+        # close drops are out of focus (radius 2 * near where near > 0.5, else sharp)
+        layer = convolve(layer, defocus_kernels(torch.where(near > 0.5, 2 * near, 0.0), 7).to(img.device))
+        intensity = uniform(g, b, 0.3, 0.8) * (0.5 + 0.5 * near) * active
+        out = blend(out, layer, intensity, torch.ones(b, dtype=torch.bool))
+    haze, veil = per_sample(uniform(g, b, 0.05, 0.3, img.device)), per_sample(uniform(g, b, 0.6, 0.9, img.device))
     out = out * (1 - haze) + veil * haze
-    splash = (torch.rand(1, 1, h, w, generator=g) < 0.0015).float()
+    splash = (rand(g, (b, 1, h, w), img) < 0.0015).to(img.dtype)
     splash[..., : h // 2, :] = 0
     splash = F.max_pool2d(splash, 3, 1, 1) * 0.5
-    return (out + splash[0].to(out)).clamp(0, 1)
+    return (out + splash).clamp(0, 1)
