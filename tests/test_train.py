@@ -55,10 +55,12 @@ def test_exported_weights_hold_no_diffusion_parameters(dataset, tmp_path):
     assert set(exported) == {k.removeprefix("restorer.") for k in full if k.startswith("restorer.")}
 
 
-def test_resume_equals_not_stopping(dataset, tmp_path):
-    cfg = tiny_config(dataset, "train.checkpoint_every=2", "train.steps=6")
+@pytest.mark.parametrize("degrade_on", ["loader", "device"])
+def test_resume_equals_not_stopping(dataset, tmp_path, degrade_on):
+    cfg = tiny_config(dataset, "train.checkpoint_every=2", "train.steps=6", f"data.degrade_on={degrade_on}")
     train(cfg, tmp_path / "straight", progress=False)
-    train(tiny_config(dataset, "train.checkpoint_every=2", "train.steps=4"), tmp_path / "stopped", progress=False)
+    train(tiny_config(dataset, "train.checkpoint_every=2", "train.steps=4", f"data.degrade_on={degrade_on}"),
+          tmp_path / "stopped", progress=False)
     train(cfg, tmp_path / "stopped", resume=True, progress=False)
     for part in ("checkpoints/step-00000006/model.safetensors", "checkpoints/step-00000006/ema.safetensors",
                  "final/restorer.safetensors"):
@@ -143,3 +145,20 @@ def test_signed_range_tasks_train_and_export_their_range(dataset, tmp_path, task
     spec = json.loads((tmp_path / "r" / "final" / "net.json").read_text())
     assert spec["value_range"] == [-1.0, 1.0] and spec["task"] == task
     assert 0 < summary["best"]["val/psnr"] < 100
+
+
+def test_degrading_on_the_device_is_deterministic_and_differs_from_the_loader(dataset, tmp_path):
+    def final_weights(name, *extra):
+        train(tiny_config(dataset, "train.steps=3", *extra), tmp_path / name, progress=False)
+        return load_file(tmp_path / name / "final" / "restorer.safetensors")
+
+    a = final_weights("a", "data.degrade_on=device")
+    b = final_weights("b", "data.degrade_on=device")
+    loader = final_weights("c")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], loader[k]) for k in a)
+
+
+def test_degrading_on_the_device_needs_clean_images(dataset):
+    with pytest.raises(NoisedaError, match="degrade_on=device"):
+        tiny_config(dataset, "data.degrade_on=device", "data.clean=[]", f"data.pairs={dataset['val']}")

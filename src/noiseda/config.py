@@ -62,6 +62,7 @@ class DataConfig:
     clean: list[str] = field(default_factory=list)  # folders, files or globs
     degradation: str = "awgn"
     sigma_range: list[float] = field(default_factory=lambda: [0.0, 75.0])  # AWGN sigma in /255 units
+    degrade_on: str = "loader"  # loader: per image in the data workers | device: per batch where training runs
     pairs: Optional[str] = None  # a folder with degraded + clean subfolders (noisy/ + clean/, ...)
     pairs_input: list[str] = field(default_factory=list)  # or: degraded images (folders or globs)
     pairs_target: list[str] = field(default_factory=list)  # their ground truth, same file names
@@ -235,6 +236,10 @@ def validate(cfg: Config) -> None:
         raise NoisedaError(f"config data.value_range: expected [low, high], got {d.value_range}")
     if len(d.sigma_range) != 2 or not (0 <= d.sigma_range[0] <= d.sigma_range[1]):
         raise NoisedaError(f"config data.sigma_range: expected [min, max] >= 0, got {d.sigma_range}")
+    if d.degrade_on not in ("loader", "device"):
+        raise NoisedaError(f"config data.degrade_on: expected loader|device, got {d.degrade_on!r}")
+    if d.degrade_on == "device" and not d.clean:
+        raise NoisedaError("config data.degrade_on=device degrades data.clean images: set data.clean")
     if d.patch_size < 8 or d.patch_size % 8:
         raise NoisedaError(f"config data.patch_size: expected a multiple of 8, got {d.patch_size}")
     if t.mixed_precision not in ("auto", "no", "bf16", "fp16"):

@@ -21,7 +21,7 @@ from noiseda.checkpoint import export_restorer, list_checkpoints, load_checkpoin
 from noiseda.config import Config, save_config
 from noiseda.data.adapters import split_spec
 from noiseda.data.datasets import StepBatches, derive_seed
-from noiseda.data.setup import build_samples, load_validation
+from noiseda.data.setup import build_samples, device_degradation, load_validation
 from noiseda.ema import EMA
 from noiseda.errors import NoisedaError
 from noiseda.infer import restore_tensor, to_model_range
@@ -125,6 +125,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
     restorer = build_net(cfg.net.name, zero_init_last=cfg.net.zero_init_last, **net_kwargs(cfg))
     method = build_method(cfg, restorer)
     samples = build_samples(cfg, method.needs_real, method.needs_reference)
+    degrade_batch = device_degradation(cfg)
     val_images = load_validation(cfg)
 
     _check_run_dir(run_dir, cfg)
@@ -199,8 +200,11 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
     step = start
     for step, batch in enumerate(loader, start=start + 1):
         torch.manual_seed(derive_seed(t.seed, "step", step, rank))
-        batch = {k: to_model_range(v.to(accelerator.device, non_blocking=True, memory_format=memory_format), value_range)
-                 for k, v in batch.items()}
+        batch = {k: v.to(accelerator.device, non_blocking=True) for k, v in batch.items()}
+        if degrade_batch is not None:  # synthesis on the device, seeded per (step, rank) like the rest
+            g = torch.Generator(accelerator.device).manual_seed(derive_seed(t.seed, "degrade", step, rank))
+            batch["syn_in"] = degrade_batch(batch["syn_gt"], g)
+        batch = {k: to_model_range(v.contiguous(memory_format=memory_format), value_range) for k, v in batch.items()}
         lam = lambda_at(step, cfg.method.lambda_weight, cfg.method.lambda_slope, ramp) if has_noise_loss else 0.0
         method.train()
         runner(batch, lam)

@@ -203,7 +203,8 @@ class _Stream:
 class TrainSamples(Dataset):
     """Map-style dataset over global sample numbers: item i is one training sample.
 
-    Synthetic pairs come from ready pairs, or from clean images + ``degrade``.
+    Synthetic pairs come from ready pairs, or from clean images + ``degrade`` (without
+    ``degrade``, samples hold the clean crop only and the caller degrades the batch).
     Real and reference images get their own crop and transform.
     """
 
@@ -242,8 +243,10 @@ class TrainSamples(Dataset):
             x, y = dihedral(random_crop([x, y], self.size, g), g)
         else:
             (y,) = dihedral(random_crop([self.clean[j]], self.size, g), g)
-            x = self.degrade(y, g)
-        sample = {"syn_in": x.contiguous(), "syn_gt": y.contiguous()}
+            x = self.degrade(y, g) if self.degrade is not None else None
+        sample = {"syn_gt": y.contiguous()}
+        if x is not None:
+            sample["syn_in"] = x.contiguous()
         for key, stream in (("real", self.real), ("ref", self.reference)):
             if stream is not None:
                 (im,) = dihedral(random_crop([stream.store[stream.index(i)]], self.size, g), g)

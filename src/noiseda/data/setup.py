@@ -10,6 +10,13 @@ from noiseda.degrade import compose
 from noiseda.errors import NoisedaError
 
 
+def device_degradation(cfg: Config):
+    """The synthetic degradation to apply to whole batches on the training device, or None
+    when the data workers apply it per image (``data.degrade_on``)."""
+    d = cfg.data
+    return compose(d.degradation, sigma_range=tuple(d.sigma_range)) if d.degrade_on == "device" else None
+
+
 def build_samples(cfg: Config, needs_real: bool, needs_reference: bool) -> TrainSamples:
     """Check and index all training data; raises NoisedaError before anything is written."""
     d = cfg.data
@@ -21,7 +28,8 @@ def build_samples(cfg: Config, needs_real: bool, needs_reference: bool) -> Train
         stores["pairs"] = (ImageStore([p for p, _ in pairs], d.cache), ImageStore([t for _, t in pairs], d.cache))
     elif d.clean:
         stores["clean"] = ImageStore(list_images(d.clean, "data.clean", clean_side=True), d.cache)
-        stores["degrade"] = compose(d.degradation, sigma_range=tuple(d.sigma_range))
+        if d.degrade_on == "loader":  # else the training loop degrades whole batches (device_degradation)
+            stores["degrade"] = compose(d.degradation, sigma_range=tuple(d.sigma_range))
     else:
         raise NoisedaError("data: no synthetic training data (set data.clean, data.pairs, or data.pairs_input + data.pairs_target)")
     if needs_real:
