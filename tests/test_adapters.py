@@ -70,6 +70,11 @@ def test_spa_training_list_and_test_set(tmp_path):
     _rename(write_images(test / "gt", 2), ["001gt.png", "002gt.png"])
     pairs = load_pairs(f"spa:{tmp_path / 'test'}")
     assert [(a.name, b.name) for a, b in pairs] == [("001.png", "001gt.png"), ("002.png", "002gt.png")]
+    # The published test list writes its paths with a leading slash, relative to the list's folder.
+    (tmp_path / "test" / "real_test_1000.txt").write_text(
+        "/real_test_1000/rain/001.png /real_test_1000/gt/001gt.png\n")
+    listed = load_pairs(f"spa:{tmp_path / 'test' / 'real_test_1000.txt'}")
+    assert listed == [(test / "rain" / "001.png", test / "gt" / "001gt.png")]
 
 
 def test_gopro(tmp_path):

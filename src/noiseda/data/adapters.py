@@ -69,6 +69,15 @@ def _match_by_stem(inputs: list[Path], targets: list[Path], name: str, norm: Cal
     return [(i, by_t[norm(i.stem)]) for i in inputs]
 
 
+def _listed(folder: Path, entry: str) -> Path:
+    """A list entry relative to the list's folder; SPA's test list writes them as "/real_test_1000/...",
+    so a leading slash is read as relative unless the absolute path exists."""
+    p = Path(entry)
+    if p.is_absolute() and not p.exists():
+        return folder / entry.lstrip("/")
+    return folder / p
+
+
 def _list_file_pairs(list_file: Path, name: str, order: str) -> Pairs:
     """Lines of two paths relative to the list file's folder; ``order`` is "input gt" or "gt input"."""
     pairs = []
@@ -78,7 +87,7 @@ def _list_file_pairs(list_file: Path, name: str, order: str) -> Pairs:
             continue
         if len(parts) < 2:
             raise NoisedaError(f"{name}: {list_file} line {n}: expected two paths ({order})")
-        a, b = (list_file.parent / p for p in parts[:2])
+        a, b = (_listed(list_file.parent, p) for p in parts[:2])
         inp, gt = (a, b) if order == "input gt" else (b, a)
         for f in (inp, gt):
             if not f.is_file():
@@ -146,9 +155,9 @@ def rain13k(root: Path) -> Pairs:
 
 @ADAPTERS.register("spa")
 def spa(root: Path) -> Pairs:
-    """SPA-Data: a training list (``real_world.txt``-style lines "rainy gt", relative to the
-    list's folder), or the test set ``real_test_1000`` with rain/ and gt/ (gt names may carry
-    a trailing "gt")."""
+    """SPA-Data: a list file (``real_world.txt`` or ``real_test_1000.txt``: lines "rainy gt",
+    relative to the list's folder, the test list's with a leading slash), or a folder holding
+    ``real_test_1000/`` with rain/ and gt/ (gt names carry a trailing "gt")."""
     lists = sorted(root.glob("*.txt")) if root.is_dir() else [root]
     test = root / "real_test_1000" if (root / "real_test_1000").is_dir() else root
     if (test / "rain").is_dir() and (test / "gt").is_dir():
