@@ -162,3 +162,15 @@ def test_degrading_on_the_device_is_deterministic_and_differs_from_the_loader(da
 def test_degrading_on_the_device_needs_clean_images(dataset):
     with pytest.raises(NoisedaError, match="degrade_on=device"):
         tiny_config(dataset, "data.degrade_on=device", "data.clean=[]", f"data.pairs={dataset['val']}")
+
+
+def test_run_report_has_scores_curves_and_samples(dataset, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    run = tmp_path / "r"
+    train(tiny_config(dataset), run, progress=False)
+    report = (run / "report.md").read_text()
+    assert "| best |" in report and "report/curves.png" in report and "report/samples.png" in report
+    assert (run / "report" / "curves.png").is_file() and (run / "report" / "samples.png").is_file()
+    (run / "report.md").unlink()
+    assert main(["report", str(run)]) == 0 and (run / "report.md").is_file()
+    assert main(["report", str(tmp_path)]) == 2 and "not a run folder" in capsys.readouterr().err

@@ -89,6 +89,23 @@ def cmd_restore(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_report(args) -> int:
+    from noiseda.checkpoint import load_restorer
+    from noiseda.config import load_config
+    from noiseda.data.setup import load_validation
+    from noiseda.report import write_report
+
+    run = Path(args.run)
+    if not (run / "config.yaml").is_file():
+        raise_error(f"{run} is not a run folder (no config.yaml)")
+    cfg = load_config(str(run / "config.yaml"))
+    device = args.device or _default_device()
+    net = load_restorer(run / "final", device)[0] if (run / "final").is_dir() else None
+    path = write_report(run, None, net, load_validation(cfg) if net is not None else [], cfg.data.value_range, device)
+    print(f"written {path}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from noiseda.demo import run_demo
 
@@ -193,6 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto (default: bf16 + channels-last on GPUs, fp32 on CPUs), no (fp32), bf16, fp16")
     r.add_argument("--no-progress", action="store_true")
     r.set_defaults(fn=cmd_restore)
+
+    rp = sub.add_parser("report", help="(re)write a run's report.md: loss curves, validation, samples")
+    rp.add_argument("run", help="run folder")
+    rp.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
+    rp.set_defaults(fn=cmd_report)
 
     d = sub.add_parser("demo", help="offline demo: vanilla vs noise-da on simulated real camera noise")
     d.add_argument("--out", default="noiseda-demo", help="output folder (default: noiseda-demo)")

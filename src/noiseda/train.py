@@ -27,6 +27,7 @@ from noiseda.errors import NoisedaError
 from noiseda.infer import restore_tensor, to_model_range
 from noiseda.metrics import psnr, ssim
 from noiseda.nets import build_net
+from noiseda.report import write_report
 from noiseda.step import StepRunner, make_optimizer, resolve_channels_last, resolve_precision, speed_up
 
 
@@ -96,6 +97,7 @@ class _Logger:
     def close(self) -> None:
         if self.tb is not None:
             self.tb.close()
+            self.tb = None
 
 
 def _truncate_jsonl(path: Path, step: int) -> None:
@@ -248,13 +250,16 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
             save(step)
 
     bar.close()
+    summary = {"run_dir": str(run_dir), "steps": step, "best": best, "final": str(run_dir / "final"),
+               "nonfinite_skipped": int(runner.nonfinite_total), "main_process": main}
     if main:
         export_restorer(run_dir / "final", ema.state_dict(), net_spec(cfg, step=step, weights="ema"))
+        logger.close()
+        write_report(run_dir, summary, ema.net, val_images, value_range, accelerator.device)
     accelerator.wait_for_everyone()
     logger.close()
     accelerator.end_training()
-    return {"run_dir": str(run_dir), "steps": step, "best": best, "final": str(run_dir / "final"),
-            "nonfinite_skipped": int(runner.nonfinite_total), "main_process": main}
+    return summary
 
 
 def _scaler_state(accelerator) -> dict | None:
