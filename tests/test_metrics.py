@@ -31,3 +31,16 @@ def test_y_channel_is_bt601_as_matlab():
 def test_identical_images():
     _, y = _pair()
     assert psnr(y, y) == float("inf") and ssim(y, y) == pytest.approx(1.0)
+
+
+def test_y_channel_with_border_crop_matches_scikit_image():
+    from skimage.color import rgb2ycbcr  # MATLAB's rgb2ycbcr: Y in [16, 235]
+
+    x, y = _pair(2)
+    xy, yy = (rgb2ycbcr(t.permute(1, 2, 0).numpy())[..., 0] / 255 for t in (x, y))
+    c = 4
+    xy, yy = xy[c:-c, c:-c], yy[c:-c, c:-c]
+    assert psnr(x, y, y_channel=True, crop=c) == pytest.approx(peak_signal_noise_ratio(yy, xy, data_range=1.0),
+                                                              abs=1e-3)
+    ref = structural_similarity(yy, xy, data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+    assert ssim(x, y, y_channel=True, crop=c) == pytest.approx(ref, abs=1e-4)
