@@ -1,4 +1,4 @@
-"""Command line: noiseda train | evaluate | restore | prepare | simulate | demo | nets | config."""
+"""Command line: noiseda train | evaluate | restore | report | prepare | simulate | import-official | demo | nets | config."""
 
 from __future__ import annotations
 
@@ -103,6 +103,14 @@ def cmd_report(args) -> int:
     net = load_restorer(run / "final", device)[0] if (run / "final").is_dir() else None
     path = write_report(run, None, net, load_validation(cfg) if net is not None else [], cfg.data.value_range, device)
     print(f"written {path}")
+    return 0
+
+
+def cmd_import_official(args) -> int:
+    from noiseda.official import import_official
+
+    out = import_official(args.checkpoint, args.task, args.out)
+    print(f"restorer written to {out} (use it with --weights {out})")
     return 0
 
 
@@ -215,6 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("run", help="run folder")
     rp.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
     rp.set_defaults(fn=cmd_report)
+
+    io_ = sub.add_parser("import-official", help="convert the authors' released checkpoint into a restorer folder")
+    io_.add_argument("checkpoint", help="their .pth file (the _ema variant too)")
+    io_.add_argument("--task", required=True, help="denoise ([0,1] inputs), derain or deblur ([-1,1] inputs)")
+    io_.add_argument("--out", required=True, help="output folder (new or empty)")
+    io_.set_defaults(fn=cmd_import_official)
 
     d = sub.add_parser("demo", help="offline demo: vanilla vs noise-da on simulated real camera noise")
     d.add_argument("--out", default="noiseda-demo", help="output folder (default: noiseda-demo)")
