@@ -147,3 +147,48 @@ def test_pairs_of_different_sizes(tmp_path, capsys):
     write_images(tmp_path / "real", 1)
     _check(capsys, _train(tmp_path, f"data.pairs={tmp_path / 'p'}", f"data.real={tmp_path / 'real'}"),
            "size mismatch", tmp_path)
+
+
+# The corpus: more configs and arguments, each a one-line error with nothing written.
+CONFIG_CASES = [
+    ("train.steps=0", "train.steps: expected >= 1"),
+    ("data.patch_size=30", "expected a multiple of 8"),
+    ("train.mixed_precision=fp8", "expected auto|no|bf16|fp16"),
+    ("data.degrade_on=gpu", "expected loader|device"),
+    ("method.t_range=[5,2000]", "method.t_range: expected [lo, hi]"),
+    ("data.degradation=rain-streak", "did you mean"),
+    ("data.degradation=awgn@2", "not in [0, 1]"),
+    ("train.lr=-1", "train.lr: expected > 0"),
+    ("train.ema_decay=1.5", "expected 0 <= decay < 1"),
+    ("method.condition=both-ways", "expected both|synthetic|real"),
+    ("data.value_range=[1,0]", "data.value_range: expected [low, high]"),
+]
+
+
+def test_bad_config_values(tmp_path, capsys):
+    write_images(tmp_path / "clean", 2)
+    write_images(tmp_path / "real", 2)
+    data = [f"data.clean={tmp_path / 'clean'}", f"data.real={tmp_path / 'real'}"]
+    for setting, message in CONFIG_CASES:
+        _check(capsys, _train(tmp_path, *data, setting), message, tmp_path)
+
+
+def test_bad_arguments(tmp_path, capsys):
+    write_images(tmp_path / "in", 1)
+    cases = [
+        (["train", "--out", str(tmp_path / "run"), "--set", "train.steps"], "--set expects key=value"),
+        (["train", "-c", "nosuchconfig", "--out", str(tmp_path / "run")], "config file not found"),
+        (["evaluate", "--compare", "a=x", "b=y", "--pairs", "p"], "--compare needs --out"),
+        (["evaluate", "--weights", "w", "--pairs", "p", "--baseline", "a"], "go with --compare"),
+        (["evaluate", "--weights", "w", "--pairs", "p", "--lpips-weights", str(tmp_path / "no.ckpt")],
+         "LPIPS weights not found"),
+        (["import-official", str(tmp_path / "no.pth"), "--task", "denoise", "--out", str(tmp_path / "run")],
+         "checkpoint not found"),
+        (["import-official", str(tmp_path / "no.pth"), "--task", "paint", "--out", str(tmp_path / "run")],
+         "expected one of denoise, derain, deblur"),
+        (["restore", "--weights", str(tmp_path / "w"), "--input", str(tmp_path / "in"), "--output",
+          str(tmp_path / "run")], "weights not found"),
+    ]
+    for argv, message in cases:
+        _check(capsys, argv, message, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]  # nothing written anywhere
