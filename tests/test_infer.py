@@ -19,7 +19,7 @@ class SmallConv(nn.Module):
         return x + self.body(x)
 
 
-@pytest.mark.parametrize("hw", [(1, 1), (7, 101), (37, 53), (64, 64)])
+@pytest.mark.parametrize("hw", [(1, 1), (7, 101), (7, 1001), (37, 53), (64, 64)])
 @pytest.mark.parametrize("tile", [16, 24, 200])
 def test_tiled_equals_whole(hw, tile):
     net = SmallConv().eval()
@@ -41,3 +41,21 @@ def test_value_range_is_applied():
     out = restore_tensor(net, img, value_range=(-1.0, 1.0), tile=None)
     assert net.seen.min() < 0 <= img.min()
     torch.testing.assert_close(out, img)
+
+
+def test_auto_tile_on_cpu_and_restore_safely_accepts_it():
+    from noiseda.infer import choose_tile, restore_safely
+
+    net = SmallConv().eval()
+    assert choose_tile(net, "cpu") == 512
+    img = torch.rand(3, 40, 30)
+    torch.testing.assert_close(restore_safely(net, img, (0.0, 1.0), "auto", 32, "cpu"),
+                               restore_tensor(net, img, tile=None), atol=1e-5, rtol=0)
+
+
+def test_tile_argument_is_checked(capsys):
+    from noiseda.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["restore", "--weights", "w", "--input", "x", "--output", "o", "--tile", "10"])
+    assert exc.value.code == 2 and "below 64 pixels" in capsys.readouterr().err

@@ -17,7 +17,17 @@ def _default_device() -> str:
 
 
 def _tile(value: str):
-    return None if value in ("0", "none", "None") else int(value)
+    if value == "auto":
+        return value
+    if value in ("0", "none", "None"):
+        return None
+    try:
+        size = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto, 0 or a size in pixels, got {value!r}") from None
+    if size < 64:
+        raise argparse.ArgumentTypeError(f"tile size {size} is below 64 pixels")
+    return size
 
 
 def cmd_train(args) -> int:
@@ -197,7 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--y-channel", action="store_true", help="score the Y channel (default for deraining models)")
     g.add_argument("--rgb", action="store_true", help="score RGB (default for denoising and deblurring)")
     e.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
-    e.add_argument("--tile", type=_tile, default=512, help="tile size in pixels, 0 for whole images")
+    e.add_argument("--tile", type=_tile, default="auto",
+                   help="tile size in pixels, 0 for whole images, auto (default: from free GPU memory; 512 on CPUs)")
     e.add_argument("--precision", choices=PRECISIONS, default="no",
                    help="no (fp32, the default: reference numbers), auto (bf16 on GPUs), bf16, fp16")
     e.add_argument("--lpips-weights", help="AlexNet LPIPS v0.1 weights (default: $NOISEDA_LPIPS_WEIGHTS, "
@@ -213,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--format", help="output format (png, tif, jpg, ...); default: same as input")
     r.add_argument("--skip-existing", action="store_true", help="skip images whose output exists")
     r.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
-    r.add_argument("--tile", type=_tile, default=512, help="tile size in pixels, 0 for whole images")
+    r.add_argument("--tile", type=_tile, default="auto",
+                   help="tile size in pixels, 0 for whole images, auto (default: from free GPU memory; 512 on CPUs)")
     r.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto (default: bf16 + channels-last on GPUs, fp32 on CPUs), no (fp32), bf16, fp16")
     r.add_argument("--no-progress", action="store_true")

@@ -114,8 +114,30 @@ def restore_tensor(
     return out / weight
 
 
+def choose_tile(net: nn.Module, device, batch: int = 4, share: float = 0.5, largest: int = 2048) -> int:
+    """A tile size from free device memory: on a GPU, the net's memory per pixel is measured on a
+    small probe and tiles are sized to use ``share`` of what is free (multiples of 64, 128 to
+    ``largest``); on a CPU, 512 (host memory is not the limit there, and larger tiles are no faster)."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return 512
+    free, _ = torch.cuda.mem_get_info(device)
+    probe = 128
+    torch.cuda.synchronize(device)
+    base = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    with torch.inference_mode():
+        net(torch.zeros(1, 3, probe, probe, device=device))
+    per_pixel = max(torch.cuda.max_memory_allocated(device) - base, 1) / probe**2
+    side = int((share * free / (per_pixel * batch)) ** 0.5) // 64 * 64
+    return max(128, min(largest, side))
+
+
 def restore_safely(net, image, value_range, tile, overlap, device, batch: int = 4) -> torch.Tensor:
-    """restore_tensor, halving the tile size on device out-of-memory (down to 64 px)."""
+    """restore_tensor, halving the tile size on device out-of-memory (down to 64 px);
+    ``tile="auto"`` picks it from free memory (choose_tile)."""
+    if tile == "auto":
+        tile = choose_tile(net, device, batch)
     while True:
         try:
             return restore_tensor(net, image, value_range, tile, overlap, batch, device)
