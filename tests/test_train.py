@@ -174,3 +174,25 @@ def test_run_report_has_scores_curves_and_samples(dataset, tmp_path, capsys):
     (run / "report.md").unlink()
     assert main(["report", str(run)]) == 0 and (run / "report.md").is_file()
     assert main(["report", str(tmp_path)]) == 2 and "not a run folder" in capsys.readouterr().err
+
+
+def test_disk_full_during_a_checkpoint_keeps_the_previous_one(dataset, tmp_path, monkeypatch):
+    import errno
+
+    import noiseda.checkpoint as ckpt
+
+    real_save, calls = ckpt.torch.save, []
+
+    def save_then_fill_the_disk(obj, path, *a, **k):
+        calls.append(path)
+        if len(calls) >= 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, path, *a, **k)
+
+    monkeypatch.setattr(ckpt.torch, "save", save_then_fill_the_disk)
+    run = tmp_path / "r"
+    with pytest.raises(NoisedaError, match="could not write checkpoint .*No space left on device"):
+        train(tiny_config(dataset, "train.checkpoint_every=2", "train.steps=6"), run, progress=False)
+    names = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert names == ["step-00000002"]  # no half-written folder, the previous checkpoint kept
+    assert ckpt.load_checkpoint(run / "checkpoints" / "step-00000002")["state"]["step"] == 2
