@@ -65,3 +65,20 @@ def test_wrong_checkpoints_give_one_line_errors(tmp_path, capsys, payload, messa
     assert main(["import-official", str(tmp_path / "c.pth"), "--task", "deblur", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+def test_a_checkpoint_whose_optimizer_file_would_run_code_is_refused(dataset, tmp_path):
+    from noiseda.checkpoint import list_checkpoints, load_checkpoint
+    from noiseda.errors import NoisedaError
+    from noiseda.train import train
+
+    from conftest import tiny_config
+
+    run = tmp_path / "r"
+    train(tiny_config(dataset, "train.steps=3"), run, progress=False)
+    last = list_checkpoints(run)[-1]
+    marker = tmp_path / "code-ran"
+    torch.save({"state": _RunsCode(marker)}, last / "optimizer.pt")
+    with pytest.raises(NoisedaError, match="cannot load checkpoint"):
+        load_checkpoint(last)
+    assert not marker.exists()
