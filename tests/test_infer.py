@@ -58,4 +58,4 @@ def test_tile_argument_is_checked(capsys):
 
     with pytest.raises(SystemExit) as exc:
         main(["restore", "--weights", "w", "--input", "x", "--output", "o", "--tile", "10"])
-    assert exc.value.code == 2 and "below 64 pixels" in capsys.readouterr().err
+    assert exc.value.code == 2 and "below 16 pixels" in capsys.readouterr().err

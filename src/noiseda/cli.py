@@ -25,8 +25,8 @@ def _tile(value: str):
         size = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected auto, 0 or a size in pixels, got {value!r}") from None
-    if size < 64:
-        raise argparse.ArgumentTypeError(f"tile size {size} is below 64 pixels")
+    if size < 16:
+        raise argparse.ArgumentTypeError(f"tile size {size} is below 16 pixels")
     return size
 
 
@@ -153,13 +153,16 @@ def cmd_simulate(args) -> int:
 
 
 def cmd_nets(args) -> int:
-    from noiseda.nets import NETS
+    from noiseda.nets import NETS, PUBLISHED
     from noiseda.nets.count import count_macs, count_params
 
-    print(f"| net | params | GMACs at {args.size}x{args.size} |\n|---|---|---|")
+    print(f"| net | params | GMACs at {args.size}x{args.size} | published |\n|---|---|---|---|")
     for name in NETS.names():
         net = NETS.build(name)
-        print(f"| {name} | {count_params(net):,} | {count_macs(net, args.size) / 1e9:.2f} |")
+        pub = PUBLISHED.get(name)
+        ref = "" if pub is None else f"{pub[0] / 1e6:.2f}M" + (f", {pub[1]} GMACs at {pub[2]}" if pub[1] else "") \
+            + f" ({pub[3]})"
+        print(f"| {name} | {count_params(net):,} | {count_macs(net, args.size) / 1e9:.2f} | {ref} |")
     return 0
 
 

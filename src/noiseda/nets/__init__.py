@@ -1,15 +1,39 @@
 """Restoration networks: any HxW in, same HxW out, residual (x + R(x)).
 
 Register a new net with ``@NETS.register("name")`` on a builder returning an
-``nn.Module``; importing its module here makes it available everywhere.
+``nn.Module`` whose output conv is called ``last``; importing its module here makes
+it available everywhere.
 """
 
 from noiseda.registry import Registry
 
 NETS: Registry = Registry("restoration net")
 
-from noiseda.nets import unet  # noqa: E402,F401  (registers unet-t/s/b)
+# Published sizes, for `noiseda nets`: params, GMACs, the input side the MACs were counted at.
+PUBLISHED = {
+    "unet-t": (2.14e6, 3.14, 128, "the paper, A1.3"),
+    "unet-s": (8.56e6, 12.48, 128, "the paper, A1.3"),
+    "unet-b": (12.07e6, 17.58, 128, "the paper, A1.3"),
+    "nafnet-32": (29.1e6, 16.19, 256, "Chen et al. 2022 (NAFNet-width32, SIDD)"),
+    "dncnn": (0.56e6, None, None, "Zhang et al. 2017"),
+}
+
+from noiseda.nets import dncnn, nafnet, unet  # noqa: E402,F401  (register the nets)
 
 
-def build_net(name: str, **kwargs):
-    return NETS.build(name, **kwargs)
+def build_net(name: str, zero_init_last: bool = False, **kwargs):
+    """A registered net; every net names its output conv ``last``, which ``zero_init_last``
+    zeroes so that the net starts as the identity (x + 0)."""
+    from torch import nn
+
+    from noiseda.errors import NoisedaError
+
+    try:
+        net = NETS.build(name, **kwargs)
+    except TypeError as exc:
+        raise NoisedaError(f"net {name!r}: {exc}") from None
+    if zero_init_last:
+        nn.init.zeros_(net.last.weight)
+        if net.last.bias is not None:
+            nn.init.zeros_(net.last.bias)
+    return net

@@ -45,7 +45,7 @@ class _Up(nn.Module):
 class UNet(nn.Module):
     size_multiple = 8
 
-    def __init__(self, width: int = 64, in_channels: int = 3, zero_init_last: bool = False):
+    def __init__(self, width: int = 64, in_channels: int = 3):
         super().__init__()
         widths = [width, 2 * width, 4 * width, 8 * width]
         self.config = {"width": width, "in_channels": in_channels}
@@ -56,16 +56,15 @@ class UNet(nn.Module):
             cin = w
         self.up_path = nn.ModuleList(_Up(widths[i], widths[i - 1]) for i in range(3, 0, -1))
         self.last = nn.Conv2d(width, in_channels, 3, padding=1)
-        self.reset_parameters(zero_init_last)
+        self.reset_parameters()
 
-    def reset_parameters(self, zero_init_last: bool = False) -> None:
-        # The reference init: kaiming-normal (fan_in) weights, zero biases, last layer included.
+    def reset_parameters(self) -> None:
+        # The reference init: kaiming-normal (fan_in) weights, zero biases, last layer included
+        # (build_net(..., zero_init_last=True) is the opt-in identity start).
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_in")
                 nn.init.zeros_(m.bias)
-        if zero_init_last:  # deviation: start as the identity map
-            nn.init.zeros_(self.last.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         padded, (h, w) = pad_to_multiple(x, self.size_multiple)
