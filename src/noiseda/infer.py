@@ -111,7 +111,7 @@ def restore_tensor(
             wt = wy[:, None] * wx[None, :]
             out[:, t : t + th, l : l + tw] += tile_out * wt
             weight[:, t : t + th, l : l + tw] += wt
-    return out / weight
+    return out.div_(weight)  # in place: for a huge image every full-size copy counts
 
 
 def choose_tile(net: nn.Module, device, batch: int = 4, share: float = 0.5, largest: int = 2048) -> int:

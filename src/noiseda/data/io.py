@@ -161,13 +161,19 @@ def write_atomic(path: str | Path, data: bytes | str) -> None:
 
 def encode_image(pic: Picture, suffix: str, jpeg_quality: int = 95) -> bytes:
     suffix = suffix.lower()
-    pixels = np.clip(pic.pixels, 0, 1)
-    layers = [pixels] + ([np.clip(pic.alpha, 0, 1)[:, :, None]] if pic.alpha is not None else [])
-    arr = np.concatenate(layers, axis=2)
-    if arr.shape[2] == 1:
-        arr = arr[:, :, 0]
     high = pic.bit_depth >= 16 and suffix in (".png", ".tif", ".tiff")
-    ints = np.round(arr * (65535.0 if high else 255.0)).astype(np.uint16 if high else np.uint8)
+    # One float working copy, scaled and rounded in place (a huge image costs 4 bytes/value per copy).
+    if pic.alpha is not None:
+        arr = np.concatenate([pic.pixels, pic.alpha[:, :, None]], axis=2).astype(np.float32, copy=False)
+    else:
+        arr = np.array(pic.pixels, dtype=np.float32, copy=True)
+    np.clip(arr, 0, 1, out=arr)
+    arr *= 65535.0 if high else 255.0
+    np.round(arr, out=arr)
+    ints = arr.astype(np.uint16 if high else np.uint8)
+    del arr
+    if ints.shape[2] == 1:
+        ints = ints[:, :, 0]
     buf = io.BytesIO()
     if suffix in (".tif", ".tiff"):
         import tifffile
