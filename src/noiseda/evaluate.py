@@ -181,12 +181,10 @@ def compare_table(results: dict, gaps: Optional[dict] = None) -> str:
 
 def compare_figure(results: dict, path: Path) -> bool:
     """Bars per test set, one panel per metric; False (and nothing written) without matplotlib."""
-    try:
-        import matplotlib
+    from noiseda.plots import pyplot, save_figure
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return False
     sets, methods = list(next(iter(results.values()))), list(results)
     metrics = [m for m in METRICS if all(m in s for r in results.values() for s in r.values())]
@@ -203,11 +201,7 @@ def compare_figure(results: dict, path: Path) -> bool:
         pad = (hi - lo) * 0.5 or abs(hi) * 0.05 or 0.01
         ax.set_ylim(lo - pad if metric != "lpips" else 0, hi + pad)
     axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
-    plt.close(fig)
-    write_atomic(path, buf.getvalue())
+    save_figure(fig, path, dpi=120)
     return True
 
 

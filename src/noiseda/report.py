@@ -3,7 +3,6 @@ sample restorations, written at the end of training or by ``noiseda report RUN``
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
@@ -32,12 +31,10 @@ def plot_curves(records: list[dict], path: Path) -> bool:
     panels = [(k, label) for k, label in CURVES if any(k in r for r in records)]
     if not panels:
         return False
-    try:
-        import matplotlib
+    from noiseda.plots import pyplot, save_figure
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return False
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3), squeeze=False)
     for ax, (key, label) in zip(axes[0], panels):
@@ -45,11 +42,7 @@ def plot_curves(records: list[dict], path: Path) -> bool:
         ax.plot(steps, values, marker="o" if len(steps) < 20 else None, markersize=3)
         ax.set_title(label, fontsize=10)
         ax.set_xlabel("step")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    write_atomic(path, buf.getvalue())
+    save_figure(fig, path, dpi=100)
     return True
 
 
