@@ -69,7 +69,7 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[])
     ap.add_argument("--real-unlabeled", action="store_true",
                     help="real domain = DATA/<task>/real-unlabeled (real photos) instead of the simulator; "
-                         "also writes a contact sheet of restored real photos next to --out")
+                         "also writes a contact sheet of restored real photos into the work folder")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
 
@@ -114,9 +114,10 @@ def main() -> None:
         result["methods"][method] = entry
         print(method, {k: v for k, v in entry.items() if k in tests}, f"{seconds:.0f} s", flush=True)
     if real:
-        sheet = Path(args.out).with_suffix(".png")
+        # In the work folder, not beside --out: it shows crops of the research-only real photos.
+        sheet = work / "contact-sheet.png"
         real_sheet(real, nets, device, sheet)
-        result["contact_sheet"] = sheet.name
+        result["contact_sheet"] = str(sheet)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
     print("input", result["input"], "->", args.out)
