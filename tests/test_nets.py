@@ -42,7 +42,7 @@ def test_every_net_trains_exports_and_reloads(name, tmp_path):
     export/load gives identical outputs (small instances where the net takes a width)."""
     from noiseda.checkpoint import export_restorer, load_restorer
 
-    kwargs = {"width": 8} if name in ("unet", "nafnet", "dncnn") else {}
+    kwargs = {"width": 8} if name in ("unet", "nafnet", "dncnn", "uformer") else {}
     torch.manual_seed(0)
     net = build_net(name, **kwargs)
     x = torch.rand(2, 3, 20, 28)
@@ -74,3 +74,14 @@ def test_published_sizes(name, params, macs256):
     assert abs(count_params(net) - params) / params < 0.01
     if macs256:  # the counter skips elementwise ops (norms, gates), which the paper's count includes
         assert abs(count_macs(net, 256) - macs256) / macs256 < 0.03
+
+
+@pytest.mark.parametrize("name", ["unet", "nafnet", "dncnn", "uformer"])
+def test_small_instances_train_a_noise_da_step(name, dataset, tmp_path):
+    from noiseda.train import train
+
+    from conftest import tiny_config
+
+    summary = train(tiny_config(dataset, f"net.name={name}", "net.width=8", "train.steps=1", "method.name=noise-da"),
+                    tmp_path / name, progress=False)
+    assert summary["steps"] == 1 and summary["nonfinite_skipped"] == 0

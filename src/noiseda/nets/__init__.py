@@ -16,9 +16,12 @@ PUBLISHED = {
     "unet-b": (12.07e6, 17.58, 128, "the paper, A1.3"),
     "nafnet-32": (29.1e6, 16.19, 256, "Chen et al. 2022 (NAFNet-width32, SIDD)"),
     "dncnn": (0.56e6, None, None, "Zhang et al. 2017"),
+    "uformer-t": (5.23e6, 12.00, 256, "Wang et al. 2022; the DA paper lists 9.50M, 15.49 G"),
+    "uformer-s": (20.63e6, 43.86, 256, "Wang et al. 2022; the DA paper lists 21.38M, 34.76 G"),
+    "uformer-b": (50.88e6, 89.46, 256, "Wang et al. 2022; the DA paper lists 53.58M, 86.97 G"),
 }
 
-from noiseda.nets import dncnn, nafnet, unet  # noqa: E402,F401  (register the nets)
+from noiseda.nets import dncnn, nafnet, uformer, unet  # noqa: E402,F401  (register the nets)
 
 
 def build_net(name: str, zero_init_last: bool = False, **kwargs):
