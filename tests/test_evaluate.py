@@ -72,3 +72,15 @@ def test_compare_rejects_bad_names(tmp_path, capsys, extra, message):
     args += extra if extra[0] == "--compare" else ["--compare", "a=x", "b=y", *extra]
     assert main(args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_save_images_never_overwrites_the_test_images(runs_and_pairs, tmp_path, capsys):
+    runs, pairs = runs_and_pairs
+    before = {p: p.read_bytes() for p in (pairs / "noisy").iterdir()}
+    # restored images of set "test" would go to <dir>/test/<name>: point <dir> so that this is noisy/
+    (tmp_path / "alias").mkdir()
+    (tmp_path / "alias" / "test").symlink_to(pairs / "noisy")
+    assert main(["evaluate", "--weights", str(runs["vanilla"]), "--pairs", str(pairs), "--no-lpips",
+                 "--save-images", str(tmp_path / "alias")]) == 2
+    assert "would overwrite the test image" in capsys.readouterr().err
+    assert all(p.read_bytes() == data for p, data in before.items())

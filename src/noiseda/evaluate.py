@@ -104,8 +104,12 @@ def evaluate(
 ) -> dict[str, dict]:
     """Score ``weights`` on each paired folder; writes CSV/JSON/Markdown into ``out_dir`` and the
     restored images into ``save_images`` (one subfolder per test set) if given."""
-    for p in pairs:  # check every test set before spending time on any
-        load_pairs(p, f"pairs {p}")
+    sources = set()
+    for name, p in zip(_set_names(pairs), pairs):  # check every test set before spending time on any
+        for x_path, y_path in load_pairs(p, f"pairs {p}"):
+            sources |= {x_path.resolve(), y_path.resolve()}
+            if save_images and (Path(save_images) / name / x_path.name).resolve() in sources:
+                raise NoisedaError(f"--save-images {save_images} would overwrite the test image {x_path}")
     net, spec = load_restorer(weights, device)
     net = for_inference(net, device, precision)
     if y_channel is None:
