@@ -43,8 +43,8 @@ def speed_up(method: nn.Module, channels_last: bool, compile: bool, tune_kernels
         getattr(method, "restorer", method).to(memory_format=torch.channels_last)
     if compile:
         torch._dynamo.config.suppress_errors = True  # a graph that fails to compile runs eagerly
-        for name, child in method.named_children():
-            if name in ("restorer", "diffusion"):
+        for child in (getattr(method, "restorer", None), getattr(method, "diffusion", None)):
+            if child is not None:
                 child.compile()
     return method
 

@@ -254,7 +254,6 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
                "nonfinite_skipped": int(runner.nonfinite_total), "main_process": main}
     if main:
         export_restorer(run_dir / "final", ema.state_dict(), net_spec(cfg, step=step, weights="ema"))
-        logger.close()
         write_report(run_dir, summary, ema.net, val_images, value_range, accelerator.device)
     accelerator.wait_for_everyone()
     logger.close()

@@ -85,8 +85,16 @@ class LeWinBlock(nn.Module):
         self.leff = LeFF(dim, mlp_ratio)
         # Uformer-B's decoders: a learned bias per window position added before attention
         self.modulator = nn.Parameter(torch.randn(win * win, dim)) if modulator else None
+        self._masks: dict = {}  # shifted-window masks per (height, width, device): built once
 
     def _mask(self, h: int, w: int, device) -> torch.Tensor:
+        key = (h, w, str(device))
+        if key not in self._masks:
+            with torch.inference_mode(False):  # a normal tensor, usable by training later too
+                self._masks[key] = self._build_mask(h, w, device)
+        return self._masks[key]
+
+    def _build_mask(self, h: int, w: int, device) -> torch.Tensor:
         region = torch.zeros(1, h, w, 1, device=device)
         s, win, n = self.shift, self.win, 0
         for hs in (slice(0, -win), slice(-win, -s), slice(-s, None)):
