@@ -68,6 +68,8 @@ def test_bad_yaml_file(tmp_path, capsys):
 def test_unknown_method_and_net(tmp_path, capsys):
     _check(capsys, _train(tmp_path, "method.name=noise-dda"), "did you mean 'noise-da'", tmp_path)
     _check(capsys, _train(tmp_path, "net.name=unet-x"), "unknown restoration net", tmp_path)
+    _check(capsys, _train(tmp_path, "net.name=restormer", "net.options.heads=[3,3,3,3]"),
+           "channels do not split into 3 heads", tmp_path)
 
 
 def test_mismatched_pairs(tmp_path, capsys):
@@ -162,6 +164,8 @@ CONFIG_CASES = [
     ("train.ema_decay=1.5", "expected 0 <= decay < 1"),
     ("method.condition=both-ways", "expected both|synthetic|real"),
     ("data.value_range=[1,0]", "data.value_range: expected [low, high]"),
+    ("net.options.depth_of_field=3", "unexpected keyword argument 'depth_of_field'"),
+    ("net.options=[3]", "net.options: expected dict"),
 ]
 
 

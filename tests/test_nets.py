@@ -4,6 +4,9 @@ import torch
 from noiseda.nets import NETS, build_net
 from noiseda.nets.count import count_macs, count_params
 
+# Nets named without a size suffix ("unet", "nafnet", ...) take any width; the others are fixed published settings.
+SIZABLE = [n for n in NETS.names() if "-" not in n]
+
 PAPER = {"unet-t": (2.14e6, 3.14e9), "unet-s": (8.56e6, 12.48e9), "unet-b": (12.07e6, 17.58e9)}
 
 
@@ -42,7 +45,7 @@ def test_every_net_trains_exports_and_reloads(name, tmp_path):
     export/load gives identical outputs (small instances where the net takes a width)."""
     from noiseda.checkpoint import export_restorer, load_restorer
 
-    kwargs = {"width": 8} if name in ("unet", "nafnet", "dncnn", "uformer") else {}
+    kwargs = {"width": 8} if name in SIZABLE else {}
     torch.manual_seed(0)
     net = build_net(name, **kwargs)
     x = torch.rand(2, 3, 20, 28)
@@ -68,15 +71,55 @@ def test_fixed_size_nets_refuse_a_width():
         build_net("nafnet-32", width=8)
 
 
-@pytest.mark.parametrize("name, params, macs256", [("nafnet-32", 29.1e6, 16.19e9), ("dncnn", 0.56e6, None)])
+@pytest.mark.parametrize("name, params, macs256", [("nafnet-32", 29.1e6, 16.19e9), ("dncnn", 0.56e6, None),
+                                                   ("restormer-48", 26.13e6, None)])
 def test_published_sizes(name, params, macs256):
-    net = build_net(name)
+    with torch.device("meta"):
+        net = build_net(name)
     assert abs(count_params(net) - params) / params < 0.01
     if macs256:  # the counter skips elementwise ops (norms, gates), which the paper's count includes
         assert abs(count_macs(net, 256) - macs256) / macs256 < 0.03
 
 
-@pytest.mark.parametrize("name", ["unet", "nafnet", "dncnn", "uformer"])
+def test_restormer_conv_macs_equal_the_published_count():
+    """Restormer's 140.99 G at 256x256 counts its convolutions only (not the attention matmuls)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.device("meta"):
+        net = build_net("restormer-48")
+        with FlopCounterMode(display=False) as counter:
+            net(torch.zeros(1, 3, 256, 256))
+    conv_macs = counter.get_flop_counts()["Global"][torch.ops.aten.convolution] / 2
+    assert abs(conv_macs - 140.99e9) < 0.01e9
+
+
+def test_mac_count_leaves_the_net_alone_and_sees_attention():
+    net = build_net("uformer", width=8)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    macs = count_macs(net, 64)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert next(net.parameters()).device.type == "cpu"
+    # window attention (q @ k and attn @ v) must be counted: more than the linear/conv layers alone
+    with torch.device("meta"):
+        from torch.utils.flop_counter import FlopCounterMode
+
+        with FlopCounterMode(display=False) as counter:
+            build_net("uformer", width=8)(torch.zeros(1, 3, 64, 64))
+    assert macs == counter.get_total_flops() // 2
+    ops = counter.get_flop_counts()["Global"]
+    assert torch.ops.aten.bmm in ops or torch.ops.aten.matmul in ops
+
+
+def test_nets_command_prints_every_net(capsys):
+    from noiseda.cli import main
+
+    assert main(["nets", "--size", "32"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"| {name} |" in out for name in NETS.names())
+    assert "| unet-t | 2,141,475 |" in out
+
+
+@pytest.mark.parametrize("name", SIZABLE)
 def test_small_instances_train_a_noise_da_step(name, dataset, tmp_path):
     from noiseda.train import train
 
@@ -85,3 +128,19 @@ def test_small_instances_train_a_noise_da_step(name, dataset, tmp_path):
     summary = train(tiny_config(dataset, f"net.name={name}", "net.width=8", "train.steps=1", "method.name=noise-da"),
                     tmp_path / name, progress=False)
     assert summary["steps"] == 1 and summary["nonfinite_skipped"] == 0
+
+
+def test_net_options_set_block_counts_and_travel_with_the_weights(dataset, tmp_path):
+    """net.options passes the builder's keyword arguments (here NAFNet's block counts) and the
+    exported model rebuilds the same architecture."""
+    from noiseda.checkpoint import load_restorer
+    from noiseda.train import train
+
+    from conftest import tiny_config
+
+    cfg = tiny_config(dataset, "net.name=nafnet", "net.width=8", "net.options.enc_blocks=[1,2,1,1]",
+                      "net.options.middle_blocks=2", "train.steps=1")
+    train(cfg, tmp_path / "run", progress=False)
+    net, spec = load_restorer(tmp_path / "run" / "final")
+    assert spec["kwargs"] == {"width": 8, "enc_blocks": [1, 2, 1, 1], "middle_blocks": 2}
+    assert len(net.encoders[1]) == 2 and len(net.middle) == 2

@@ -153,16 +153,23 @@ def cmd_simulate(args) -> int:
 
 
 def cmd_nets(args) -> int:
+    import torch
+
     from noiseda.nets import NETS, PUBLISHED
     from noiseda.nets.count import count_macs, count_params
 
-    print(f"| net | params | GMACs at {args.size}x{args.size} | published |\n|---|---|---|---|")
+    sizes = args.size or [128, 256]
+    print("| net | params | " + " | ".join(f"GMACs at {s}x{s}" for s in sizes) + " | published |")
+    print("|---" * (len(sizes) + 3) + "|")
     for name in NETS.names():
-        net = NETS.build(name)
+        with torch.device("meta"):  # sizes only: no memory, no compute
+            net = NETS.build(name)
         pub = PUBLISHED.get(name)
-        ref = "" if pub is None else f"{pub[0] / 1e6:.2f}M" + (f", {pub[1]} GMACs at {pub[2]}" if pub[1] else "") \
-            + f" ({pub[3]})"
-        print(f"| {name} | {count_params(net):,} | {count_macs(net, args.size) / 1e9:.2f} | {ref} |")
+        ref = "" if pub is None else ", ".join(
+            ([f"{pub[0] / 1e6:.2f}M"] if pub[0] else []) + ([f"{pub[1]} GMACs at {pub[2]}"] if pub[1] else [])
+        ) + f" ({pub[3]})"
+        macs = " | ".join(f"{count_macs(net, s) / 1e9:.2f}" for s in sizes)
+        print(f"| {name} | {count_params(net):,} | {macs} | {ref} |")
     return 0
 
 
@@ -270,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     sm.set_defaults(fn=cmd_simulate)
 
     n = sub.add_parser("nets", help="list restoration nets with parameters and MACs")
-    n.add_argument("--size", type=int, default=128, help="input size for the MAC count")
+    n.add_argument("--size", type=int, nargs="+", help="input sizes for the MAC count (default: 128 256)")
     n.set_defaults(fn=cmd_nets)
 
     c = sub.add_parser("config", help="print a resolved config")

@@ -24,6 +24,8 @@ PACKAGED_CONFIGS = Path(__file__).parent / "configs"
 class NetConfig:
     name: str = "unet-s"  # registered restoration net (see `noiseda nets`)
     width: int = 0  # base width for nets that take one (e.g. "unet"); 0: the net's default
+    # further keyword arguments of the net's builder, e.g. {enc_blocks: [2, 2, 4, 8], middle_blocks: 12}
+    options: dict = field(default_factory=dict)
     zero_init_last: bool = False  # start as the identity (deviation from the reference init)
 
 
@@ -137,6 +139,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             pass
     if tp is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
+    if tp is dict and isinstance(value, dict) and not all(isinstance(k, str) for k in value):
+        raise NoisedaError(f"config {where}: expected names as keys, got {value!r}")
     if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
         raise NoisedaError(f"config {where}: expected {_type_name(tp)}, got {value!r}")
     return value

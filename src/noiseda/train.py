@@ -32,7 +32,7 @@ from noiseda.step import StepRunner, make_optimizer, resolve_channels_last, reso
 
 
 def net_kwargs(cfg: Config) -> dict:
-    return {"width": cfg.net.width} if cfg.net.width else {}
+    return ({"width": cfg.net.width} if cfg.net.width else {}) | dict(cfg.net.options)
 
 
 def net_spec(cfg: Config, **extra) -> dict:

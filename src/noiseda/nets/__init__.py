@@ -16,12 +16,19 @@ PUBLISHED = {
     "unet-b": (12.07e6, 17.58, 128, "the paper, A1.3"),
     "nafnet-32": (29.1e6, 16.19, 256, "Chen et al. 2022 (NAFNet-width32, SIDD)"),
     "dncnn": (0.56e6, None, None, "Zhang et al. 2017"),
-    "uformer-t": (5.23e6, 12.00, 256, "Wang et al. 2022; the DA paper lists 9.50M, 15.49 G"),
-    "uformer-s": (20.63e6, 43.86, 256, "Wang et al. 2022; the DA paper lists 21.38M, 34.76 G"),
-    "uformer-b": (50.88e6, 89.46, 256, "Wang et al. 2022; the DA paper lists 53.58M, 86.97 G"),
+    # The DA paper's Uformer-T/S/B rows (9.50M / 21.38M / 53.58M, 15.49 / 34.76 / 86.97 G at 256)
+    # are the sizes of the Uformer repo's convolutional UNet baseline at widths 32 / 48 / 76.
+    "uformer-t": (5.23e6, 12.00, 256, "Wang et al. 2022"),
+    "uformer-s": (20.63e6, 43.86, 256, "Wang et al. 2022"),
+    "uformer-b": (50.88e6, 89.46, 256, "Wang et al. 2022"),
+    "restormer-48": (26.13e6, 140.99, 256, "Zamir et al. 2022; convs only, without the attention matmuls"),
+    # SwinIR's authors count the conv after the RSTBs as 3*C*C a pixel (9*C*C in ours); their
+    # lightweight 0.878M is for x2 SR with its upsampler and without the position-bias tables.
+    "swinir-denoise": (None, 787.99, 256, "Liang et al. 2021, the authors' count for colour denoising"),
+    "swinir-light": (0.878e6, None, None, "Liang et al. 2021, lightweight x2 SR"),
 }
 
-from noiseda.nets import dncnn, nafnet, uformer, unet  # noqa: E402,F401  (register the nets)
+from noiseda.nets import dncnn, nafnet, restormer, swinir, uformer, unet  # noqa: E402,F401  (register the nets)
 
 
 def build_net(name: str, zero_init_last: bool = False, **kwargs):
@@ -33,7 +40,7 @@ def build_net(name: str, zero_init_last: bool = False, **kwargs):
 
     try:
         net = NETS.build(name, **kwargs)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:  # unknown or ill-fitting options (net.options in configs)
         raise NoisedaError(f"net {name!r}: {exc}") from None
     if zero_init_last:
         nn.init.zeros_(net.last.weight)

@@ -10,9 +10,11 @@ run at twice the channels of the matching encoder level. A 3x3 conv + LeakyReLU 
 tokens, a 3x3 conv from 2C back to the image adds the predicted residual. Inputs are padded
 to a multiple of 128 (8x8 windows at 1/16 scale) and cropped back.
 
-Sizes equal the Uformer paper's (5.23M / 20.63M / 50.88M for T / S / B); the
-Denoising-as-Adaptation paper's table lists 9.50M / 21.38M / 53.58M for its Uformer-T/S/B,
-a difference we have not been able to explain from the published settings.
+Sizes equal the Uformer paper's (5.23M / 20.63M / 50.88M for T / S / B). The
+Denoising-as-Adaptation paper's table lists 9.50M / 21.38M / 53.58M and 15.49 / 34.76 / 86.97
+GMACs for its Uformer-T/S/B: all six numbers are those of the convolutional UNet baseline in
+the Uformer authors' code (one conv block per level) at widths 32 / 48 / 76 and 256x256
+inputs, not of any Uformer setting; the DA authors' released code trains its U-Net.
 """
 
 from __future__ import annotations
@@ -77,12 +79,13 @@ class LeFF(nn.Module):
 
 
 class LeWinBlock(nn.Module):
-    def __init__(self, dim: int, heads: int, win: int, shift: bool, mlp_ratio: float = 4.0, modulator: bool = False):
+    def __init__(self, dim: int, heads: int, win: int, shift: bool, mlp_ratio: float = 4.0, modulator: bool = False,
+                 feed_forward: nn.Module | None = None):
         super().__init__()
         self.win, self.shift = win, win // 2 if shift else 0
         self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.attn = WindowAttention(dim, heads, win)
-        self.leff = LeFF(dim, mlp_ratio)
+        self.leff = feed_forward or LeFF(dim, mlp_ratio)  # SwinIR passes its plain MLP here
         # Uformer-B's decoders: a learned bias per window position added before attention
         self.modulator = nn.Parameter(torch.randn(win * win, dim)) if modulator else None
         self._masks: dict = {}  # shifted-window masks per (height, width, device): built once
