@@ -46,6 +46,44 @@ def machine() -> dict:
     return info
 
 
+def common_settings(data: Path, preset: str, steps: int | None, extra: list[str]) -> list[str]:
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return PRESETS[preset] + [
+        f"data.clean={data / 'clean'}",
+        f"data.real={data / 'denoise' / 'real-unlabeled'}",
+        "train.seed=0", "train.log_every=20", "train.checkpoint_every=100000", "train.val_every=100000",
+        "data.val_pairs=null", "data.cache=true", f"data.workers={0 if device == 'cpu' else 8}",
+    ] + ([f"train.steps={steps}"] if steps else []) + extra
+
+
+def run_methods(data: Path, common: list[str], methods: list[str], runs: Path) -> tuple[dict, dict]:
+    """Train each method with the same settings (resuming a run folder that has checkpoints),
+    score the EMA restorer on the real pairs; returns ({method: row}, input row)."""
+    test = data / "denoise" / "real-val" / "polyu"
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    rows, input_row = {}, None
+    for method in methods:
+        cfg = load_config("denoise", common + [f"method.name={method}"])
+        run = runs / method
+        tic = time.perf_counter()
+        train(cfg, run, resume=(run / "checkpoints").is_dir(), progress=False)
+        seconds = time.perf_counter() - tic
+        net, spec = load_restorer(run / "final", device)
+        with torch.inference_mode():
+            s = summarize(score_pairs(net, spec, str(test), False, device, tile=None))
+        extra = {}
+        if device == "cuda":  # what bf16 restoring costs in quality, on the same trained net
+            with torch.inference_mode():
+                fast = summarize(score_pairs(for_inference(net, device, "bf16"), spec, str(test), False, device, None))
+            extra = {"psnr_bf16_restore": fast["psnr"], "ssim_bf16_restore": fast["ssim"]}
+        input_row = {"psnr": s["input_psnr"], "ssim": s["input_ssim"], "images": s["images"]}
+        rows[method] = {"psnr": s["psnr"], "ssim": s["ssim"], "train_seconds": seconds,
+                        "steps": cfg.train.steps, "steps_per_s": cfg.train.steps / seconds,
+                        **extra, "config": config_to_dict(cfg)}
+        print(f"{method}: PSNR {s['psnr']:.2f} dB, SSIM {s['ssim']:.4f}, {seconds:.0f} s", flush=True)
+    return rows, input_row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, help="the shared data folder")
@@ -58,40 +96,12 @@ def main() -> None:
     args = ap.parse_args()
 
     data = Path(args.data)
-    test = data / "denoise" / "real-val" / "polyu"
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    common = PRESETS[args.preset] + [
-        f"data.clean={data / 'clean'}",
-        f"data.real={data / 'denoise' / 'real-unlabeled'}",
-        "train.seed=0", "train.log_every=20", "train.checkpoint_every=100000", "train.val_every=100000",
-        "data.val_pairs=null", "data.cache=true", f"data.workers={0 if device == 'cpu' else 8}",
-    ] + ([f"train.steps={args.steps}"] if args.steps else []) + args.set
-
-    result = {"benchmark": "quality", "preset": args.preset, "machine": machine(), "test_set": str(test),
+    common = common_settings(data, args.preset, args.steps, args.set)
+    methods, input_row = run_methods(data, common, args.methods, Path(args.runs) / args.preset)
+    result = {"benchmark": "quality", "preset": args.preset, "machine": machine(),
+              "test_set": str(data / "denoise" / "real-val" / "polyu"),
               "weights_scored": "EMA of the restorer (decay 0.9999 with warm-up min(d, (1+n)/(10+n)))",
-              "methods": {}}
-    input_row = None
-    for method in args.methods:
-        cfg = load_config("denoise", common + [f"method.name={method}"])
-        run = Path(args.runs) / f"{args.preset}-{method}"
-        tic = time.perf_counter()
-        train(cfg, run, resume=(run / "checkpoints").is_dir(), progress=False)
-        seconds = time.perf_counter() - tic
-        net, spec = load_restorer(run / "final", device)
-        with torch.inference_mode():
-            rows = score_pairs(net, spec, str(test), False, device, tile=None)
-        s = summarize(rows)
-        extra = {}
-        if device == "cuda":  # what bf16 restoring costs in quality, on the same trained net
-            with torch.inference_mode():
-                fast = summarize(score_pairs(for_inference(net, device, "bf16"), spec, str(test), False, device, None))
-            extra = {"psnr_bf16_restore": fast["psnr"], "ssim_bf16_restore": fast["ssim"]}
-        input_row = {"psnr": s["input_psnr"], "ssim": s["input_ssim"], "images": s["images"]}
-        result["methods"][method] = {"psnr": s["psnr"], "ssim": s["ssim"], "train_seconds": seconds,
-                                     "steps": cfg.train.steps, "steps_per_s": cfg.train.steps / seconds,
-                                     **extra, "config": config_to_dict(cfg)}
-        print(f"{method}: PSNR {s['psnr']:.2f} dB, SSIM {s['ssim']:.4f}, {seconds:.0f} s", flush=True)
-    result["input"] = input_row
+              "methods": methods, "input": input_row}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
     print(f"input: PSNR {input_row['psnr']:.2f} dB; written {args.out}")
