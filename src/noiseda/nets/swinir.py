@@ -61,7 +61,7 @@ class SwinIR(nn.Module):
         if width % heads:
             raise ValueError(f"SwinIR: width {width} must be divisible by heads {heads}")
         self.config = {"width": width, "depths": list(depths), "heads": heads, "win": win, "mlp_ratio": mlp_ratio}
-        self.win = win
+        self.size_multiple = win
         self.intro = nn.Conv2d(in_channels, width, 3, padding=1)
         self.intro_norm = nn.LayerNorm(width)  # the released code's "patch_norm"
         self.blocks = nn.Sequential(*(RSTB(width, d, heads, win, mlp_ratio) for d in depths))
@@ -74,7 +74,7 @@ class SwinIR(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        padded, (h, w) = pad_to_multiple(x, self.win)
+        padded, (h, w) = pad_to_multiple(x, self.size_multiple)
         shallow = self.intro(padded)
         y = self.blocks(self.intro_norm(shallow.permute(0, 2, 3, 1)))
         y = self.body_conv(self.norm(y).permute(0, 3, 1, 2)) + shallow
