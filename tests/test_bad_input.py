@@ -166,6 +166,7 @@ CONFIG_CASES = [
     ("data.value_range=[1,0]", "data.value_range: expected [low, high]"),
     ("net.options.depth_of_field=3", "unexpected keyword argument 'depth_of_field'"),
     ("net.options=[3]", "net.options: expected dict"),
+    ("net.options.width=8", "net.options.width: set it as net.width instead"),
 ]
 
 

@@ -222,6 +222,9 @@ def save_config(cfg: Config, path: Path) -> None:
 
 def validate(cfg: Config) -> None:
     """Cross-field checks that types alone cannot express."""
+    reserved = {"width", "name", "zero_init_last"} & set(cfg.net.options)
+    if reserved:
+        raise NoisedaError(f"config net.options.{sorted(reserved)[0]}: set it as net.{sorted(reserved)[0]} instead")
     m, d, t, dif = cfg.method, cfg.data, cfg.train, cfg.diffusion
     if m.condition not in ("both", "synthetic", "real"):
         raise NoisedaError(f"config method.condition: expected both|synthetic|real, got {m.condition!r}")

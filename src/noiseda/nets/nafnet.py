@@ -18,7 +18,8 @@ from noiseda.nets.unet import pad_to_multiple
 
 
 class LayerNorm2d(nn.Module):
-    """Layer norm over the channels of each pixel."""
+    """Layer norm over the channels of each pixel, computed in fp32 (as autocast runs
+    nn.LayerNorm): bf16 means and variances would lose too much."""
 
     def __init__(self, channels: int, eps: float = 1e-6):
         super().__init__()
@@ -26,9 +27,11 @@ class LayerNorm2d(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mu = x.mean(1, keepdim=True)
-        var = (x - mu).pow(2).mean(1, keepdim=True)
-        return (x - mu) / (var + self.eps).sqrt() * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+        xf = x.float()
+        mu = xf.mean(1, keepdim=True)
+        var = (xf - mu).pow(2).mean(1, keepdim=True)
+        y = (xf - mu) / (var + self.eps).sqrt() * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+        return y.to(x.dtype)
 
 
 def simple_gate(x: torch.Tensor) -> torch.Tensor:

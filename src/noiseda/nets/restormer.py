@@ -83,6 +83,8 @@ class Restormer(nn.Module):
         super().__init__()
         if len(blocks) != 4 or len(heads) != 4:
             raise ValueError("restormer: blocks and heads need one entry per level (4)")
+        if width < 2 or width % 2 or min(heads) < 1:  # the downsampler halves the channels
+            raise ValueError(f"restormer: width must be even and heads >= 1, got width {width}, heads {list(heads)}")
         self.config = {"width": width, "blocks": list(blocks), "refinement_blocks": refinement_blocks,
                        "heads": list(heads), "expansion": expansion}
         self.size_multiple = 8
@@ -120,7 +122,7 @@ class Restormer(nn.Module):
 @NETS.register("restormer-48")
 def restormer_48(**kw) -> Restormer:
     """The published setting (denoising, deraining and deblurring alike)."""
-    return Restormer(**kw)
+    return Restormer(width=48, blocks=(4, 6, 6, 8), refinement_blocks=4, heads=(1, 2, 4, 8), **kw)
 
 
 @NETS.register("restormer")

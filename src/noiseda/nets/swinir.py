@@ -58,8 +58,8 @@ class SwinIR(nn.Module):
     def __init__(self, width: int = 16, depths=(2, 2), heads: int = 2, win: int = 8, mlp_ratio: float = 2.0,
                  in_channels: int = 3):
         super().__init__()
-        if width % heads:
-            raise ValueError(f"SwinIR: width {width} must be divisible by heads {heads}")
+        if heads < 1 or win < 2 or width % heads:
+            raise ValueError(f"swinir: width {width} must split into heads {heads} (>= 1), window {win} must be >= 2")
         self.config = {"width": width, "depths": list(depths), "heads": heads, "win": win, "mlp_ratio": mlp_ratio}
         self.size_multiple = win
         self.intro = nn.Conv2d(in_channels, width, 3, padding=1)

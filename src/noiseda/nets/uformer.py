@@ -40,6 +40,30 @@ def _unwindows(x: torch.Tensor, w: int, b: int, h: int, wd: int) -> torch.Tensor
     return x.reshape(b, h, wd, c)
 
 
+_MASKS: dict = {}  # (h, w, win, shift, device) -> mask, shared by all layers; a few sizes kept
+
+
+def shifted_window_mask(h: int, w: int, win: int, shift: int, device) -> torch.Tensor:
+    """windows x (win*win) x (win*win): -inf between pixels that the cyclic shift brought
+    together from opposite image borders, 0 elsewhere. Built once per size and shared by every
+    layer (at 512x512 one mask is 67 MB; a SwinIR has 18 shifted layers)."""
+    key = (h, w, win, shift, str(device))
+    if key not in _MASKS:
+        if len(_MASKS) >= 4:
+            _MASKS.pop(next(iter(_MASKS)))
+        with torch.inference_mode(False):  # a normal tensor, usable by training later too
+            region = torch.zeros(1, h, w, 1, device=device)
+            n = 0
+            for hs in (slice(0, -win), slice(-win, -shift), slice(-shift, None)):
+                for ws in (slice(0, -win), slice(-win, -shift), slice(-shift, None)):
+                    region[:, hs, ws, :] = n
+                    n += 1
+            ids = _windows(region, win).squeeze(-1)
+            diff = ids[:, None, :] - ids[:, :, None]
+            _MASKS[key] = torch.zeros_like(diff).masked_fill(diff != 0, float("-inf"))
+    return _MASKS[key]
+
+
 class WindowAttention(nn.Module):
     def __init__(self, dim: int, heads: int, win: int):
         super().__init__()
@@ -55,11 +79,12 @@ class WindowAttention(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         n, t, c = x.shape
         q, k, v = self.qkv(x).view(n, t, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        bias = self.bias_table[self.bias_index.view(-1)].view(t, t, self.heads).permute(2, 0, 1)
-        attn = bias[None].expand(n, -1, -1, -1)
+        bias = self.bias_table[self.bias_index.view(-1)].view(t, t, self.heads).permute(2, 0, 1).to(q.dtype)
+        attn = bias[None].expand(n, -1, -1, -1)  # a view: cast before expanding, not after
         if mask is not None:  # shifted windows: no attention across the wrapped image borders
-            attn = (attn.view(-1, mask.shape[0], self.heads, t, t) + mask[None, :, None]).view(n, self.heads, t, t)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn.to(q.dtype), scale=self.scale)
+            attn = (attn.view(-1, mask.shape[0], self.heads, t, t) + mask[None, :, None].to(q.dtype)
+                    ).view(n, self.heads, t, t)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn, scale=self.scale)
         return self.proj(out.transpose(1, 2).reshape(n, t, c))
 
 
@@ -85,28 +110,9 @@ class LeWinBlock(nn.Module):
         self.win, self.shift = win, win // 2 if shift else 0
         self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.attn = WindowAttention(dim, heads, win)
-        self.leff = feed_forward or LeFF(dim, mlp_ratio)  # SwinIR passes its plain MLP here
+        self.leff = feed_forward if feed_forward is not None else LeFF(dim, mlp_ratio)  # SwinIR: its MLP
         # Uformer-B's decoders: a learned bias per window position added before attention
         self.modulator = nn.Parameter(torch.randn(win * win, dim)) if modulator else None
-        self._masks: dict = {}  # shifted-window masks per (height, width, device): built once
-
-    def _mask(self, h: int, w: int, device) -> torch.Tensor:
-        key = (h, w, str(device))
-        if key not in self._masks:
-            with torch.inference_mode(False):  # a normal tensor, usable by training later too
-                self._masks[key] = self._build_mask(h, w, device)
-        return self._masks[key]
-
-    def _build_mask(self, h: int, w: int, device) -> torch.Tensor:
-        region = torch.zeros(1, h, w, 1, device=device)
-        s, win, n = self.shift, self.win, 0
-        for hs in (slice(0, -win), slice(-win, -s), slice(-s, None)):
-            for ws in (slice(0, -win), slice(-win, -s), slice(-s, None)):
-                region[:, hs, ws, :] = n
-                n += 1
-        ids = _windows(region, win).squeeze(-1)
-        diff = ids[:, None, :] - ids[:, :, None]
-        return torch.zeros_like(diff).masked_fill(diff != 0, float("-inf"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # B x H x W x C, H and W multiples of win
         b, h, w, c = x.shape
@@ -114,7 +120,7 @@ class LeWinBlock(nn.Module):
         shifted = self.shift and min(h, w) > self.win
         if shifted:
             y = torch.roll(y, (-self.shift, -self.shift), (1, 2))
-        mask = self._mask(h, w, x.device) if shifted else None
+        mask = shifted_window_mask(h, w, self.win, self.shift, x.device) if shifted else None
         windows = _windows(y, self.win)
         if self.modulator is not None:
             windows = windows + self.modulator
@@ -135,6 +141,8 @@ class Uformer(nn.Module):
                  modulator: bool = False, in_channels: int = 3):
         super().__init__()
         levels = len(depths)
+        if width < 1 or win < 2:
+            raise ValueError(f"uformer: width must be >= 1 and the window >= 2, got {width} and {win}")
         self.config = {"width": width, "depths": list(depths), "bottleneck_depth": bottleneck_depth, "win": win,
                        "modulator": modulator}
         self.win, self.size_multiple = win, win * 2**levels
