@@ -101,7 +101,8 @@ def test_shifted_window_masks_are_shared_and_bounded():
 
 
 @pytest.mark.parametrize("name, params, macs256", [("nafnet-32", 29.1e6, 16.19e9), ("dncnn", 0.56e6, None),
-                                                   ("restormer-48", 26.13e6, None)])
+                                                   ("restormer-48", 26.13e6, None), ("uformer-t", 5.23e6, None),
+                                                   ("uformer-s", 20.63e6, None), ("uformer-b", 50.88e6, None)])
 def test_published_sizes(name, params, macs256):
     with torch.device("meta"):
         net = build_net(name)
