@@ -95,7 +95,7 @@ def test_shifted_window_masks_are_shared_and_bounded():
     with torch.no_grad():
         for size in (16, 24, 32, 40, 48, 56):
             net(torch.rand(1, 3, size, size))
-    # four shifted layers over six sizes: one mask per size, the oldest dropped after four
+    # two shifted layers over six sizes: one mask per size (not per layer), the oldest dropped after four
     assert len(uformer._MASKS) == 4
     assert sorted(k[0] for k in uformer._MASKS) == [32, 40, 48, 56]
 
