@@ -104,8 +104,8 @@ def evaluate(
 ) -> dict[str, dict]:
     """Score ``weights`` on each paired folder; writes CSV/JSON/Markdown into ``out_dir`` and the
     restored images into ``save_images`` (one subfolder per test set) if given."""
-    sources = set()
-    for name, p in zip(_set_names(pairs), pairs):  # check every test set before spending time on any
+    names, sources = _set_names(pairs), set()
+    for name, p in zip(names, pairs):  # check every test set before spending time on any
         for x_path, y_path in load_pairs(p, f"pairs {p}"):
             sources |= {x_path.resolve(), y_path.resolve()}
             if save_images and (Path(save_images) / name / x_path.name).resolve() in sources:
@@ -116,7 +116,7 @@ def evaluate(
         y_channel = spec.get("task") == "derain"
     summaries, all_rows = {}, {}
     with torch.inference_mode():
-        for name, p in zip(_set_names(pairs), pairs):
+        for name, p in zip(names, pairs):
             def hook(i, x_path, x, out, y, name=name):
                 if save_images:
                     write_image(Path(save_images) / name / x_path.name,
@@ -209,12 +209,6 @@ def compare_figure(results: dict, path: Path) -> bool:
     return True
 
 
-def _crop(t: torch.Tensor, size: int) -> torch.Tensor:
-    _, h, w = t.shape
-    top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
-    return t[:, top:top + size, left:left + size]
-
-
 def compare(
     named_weights: dict[str, str],
     pairs: Sequence[str],
@@ -231,7 +225,7 @@ def compare(
 ) -> dict:
     """Evaluate each restorer on every test set; write compare.{md,json}, compare.png (with
     matplotlib) and compare-sheet.png (same centre crops: input | each method | ground truth)."""
-    from noiseda.sheet import contact_sheet
+    from noiseda.sheet import centre_crop, contact_sheet
 
     baseline = baseline or next(iter(named_weights))
     for role, name in (("--baseline", baseline), ("--oracle", oracle)):
@@ -244,9 +238,9 @@ def compare(
         def hook(set_name, i, x, restored, y):
             if i < sheet_images:
                 cell = crops.setdefault((set_name, i), {})
-                cell.setdefault("input", _crop(x, crop))
-                cell.setdefault("ground truth", _crop(y, crop))
-                cell[method] = _crop(restored.clamp(0, 1), crop)
+                cell.setdefault("input", centre_crop(x, crop))
+                cell.setdefault("ground truth", centre_crop(y, crop))
+                cell[method] = centre_crop(restored.clamp(0, 1), crop)
         return hook
 
     results = {}

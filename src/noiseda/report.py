@@ -49,16 +49,14 @@ def plot_curves(records: list[dict], path: Path) -> bool:
 def sample_sheet(net, images, value_range, device, path: Path, count: int = 3, crop: int = 128) -> bool:
     """Centre crops of the first validation pairs: input | restored | ground truth."""
     from noiseda.infer import restore_tensor
-    from noiseda.sheet import contact_sheet
+    from noiseda.sheet import centre_crop, contact_sheet
 
     if not images:
         return False
     rows = []
     with torch.inference_mode():
         for _, x, y in images[:count]:
-            _, h, w = x.shape
-            top, left = max(0, (h - crop) // 2), max(0, (w - crop) // 2)
-            x, y = x[:, top:top + crop, left:left + crop], y[:, top:top + crop, left:left + crop]
+            x, y = centre_crop(x, crop), centre_crop(y, crop)
             out = restore_tensor(net, x, value_range, tile=None, device=device).clamp(0, 1)
             rows.append([x, out, y])
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,13 @@ import torch
 from noiseda.data.io import to_uint8
 
 
+def centre_crop(t: torch.Tensor, size: int) -> torch.Tensor:
+    """The central size x size window of a CxHxW image (all of a side shorter than size)."""
+    _, h, w = t.shape
+    top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    return t[:, top:top + size, left:left + size]
+
+
 def contact_sheet(rows: list[list[torch.Tensor]], labels: list[str], path: Path) -> None:
     """A grid of CxHxW images in [0, 1]: one row per example, one column per label, 4 px gutters.
     Images in a column may differ in size; each cell is as large as the largest."""
