@@ -7,8 +7,10 @@ and compares the curves. Paths:
   plain         fp32, default memory layout, eager (the reference path)
   fast          the training default: mixed_precision=auto (bf16 on GPUs), the restorer
                 channels-last on GPUs, bf16 GroupNorm in the diffusion net, cuDNN search, eager
+  fast-cl       fast with the diffusion net channels-last too (its GroupNorms on channels-last
+                memory: noiseda.group_norm)
   fast-nchw     fast with the restorer in the default memory layout
-  fast-compile  fast + torch.compile (GPU only by default: compiling on a CPU takes minutes)
+  fast-compile  fast-cl + torch.compile (GPU only by default: compiling on a CPU takes minutes)
 
     python benchmarks/speed.py --settings small --out benchmarks/results/speed-cpu.json
     python benchmarks/speed.py --settings paper small --paths plain fast fast-compile --out speed-gpu.json
@@ -44,10 +46,13 @@ SETTINGS = {
     "small": [o for o in PRESETS["cpu-small"] if not o.startswith(("train.steps", "method.lambda_ramp"))],
 }
 PATHS = {
-    "plain": {"mixed_precision": "no", "channels_last": False, "compile": False},
-    "fast": {"mixed_precision": "auto", "channels_last": None, "compile": False},
-    "fast-nchw": {"mixed_precision": "auto", "channels_last": False, "compile": False},
-    "fast-compile": {"mixed_precision": "auto", "channels_last": None, "compile": True},
+    "plain": {"mixed_precision": "no", "channels_last": False, "diffusion_channels_last": False, "compile": False},
+    "fast": {"mixed_precision": "auto", "channels_last": None, "diffusion_channels_last": False, "compile": False},
+    "fast-cl": {"mixed_precision": "auto", "channels_last": None, "diffusion_channels_last": True, "compile": False},
+    "fast-nchw": {"mixed_precision": "auto", "channels_last": False, "diffusion_channels_last": False,
+                  "compile": False},
+    "fast-compile": {"mixed_precision": "auto", "channels_last": None, "diffusion_channels_last": True,
+                     "compile": True},
 }
 # Dense bf16 tensor-core peaks (FLOP/s) for the model-FLOPs-utilisation estimate.
 BF16_PEAK = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
@@ -102,10 +107,12 @@ def build_runner(setting: str, method_name: str, path: str, device: torch.device
     ema = EMA(restorer, cfg.train.ema_decay).to(device)
     precision = resolve_precision(p["mixed_precision"], device)
     channels_last = resolve_channels_last(p["channels_last"], device)
-    speed_up(method, channels_last, p["compile"], tune_kernels=path != "plain" and device.type == "cuda")
+    speed_up(method, channels_last, p["compile"], tune_kernels=path != "plain" and device.type == "cuda",
+             diffusion_channels_last=p["diffusion_channels_last"])
     optimizer = make_optimizer(method.parameters(), cfg.train.lr, cfg.train.adam_betas, cfg.train.adam_eps)
     runner = StepRunner(SingleDevice(device, precision), method, optimizer, ema, restorer)
-    return cfg, runner, {"precision": precision, "channels_last": channels_last, "compile": p["compile"]}
+    return cfg, runner, {"precision": precision, "channels_last": channels_last,
+                         "diffusion_channels_last": p["diffusion_channels_last"], "compile": p["compile"]}
 
 
 def count_flops(setting: str, method_name: str, device: torch.device) -> float:
@@ -143,6 +150,9 @@ def time_training(setting, method_name, path, device, warmup, steps, repeats, pr
     tic = time.perf_counter()
     for i in range(warmup):
         runner(batches[i % 2], 0.1)
+        if i == 0:  # compiling happens here: say how long it took, in case the stage is cut short
+            sync(device)
+            print(f"  {setting} {method_name} {path}: first step {time.perf_counter() - tic:.1f} s", flush=True)
     sync(device)
     warmup_s = time.perf_counter() - tic
     per_step = []
@@ -168,12 +178,24 @@ def time_training(setting, method_name, path, device, warmup, steps, repeats, pr
     return row
 
 
+RESTORE_PATHS = {
+    # name: (fast inference wrapper, cuDNN algorithm search, torch.compile)
+    "plain": (False, False, False),  # fp32, as `noiseda restore --precision no` runs
+    "fast": (True, False, False),  # bf16 + channels-last, as `noiseda restore` runs
+    "fast-tuned": (True, True, False),  # + cuDNN's per-shape algorithm search
+    "fast-compile": (True, True, True),  # + torch.compile
+}
+
+
 def time_restore(path: str, size: int, device: torch.device, repeats: int) -> tuple[dict, torch.Tensor]:
+    fast, tuned, compiled = RESTORE_PATHS[path]
     torch.manual_seed(0)
-    torch.backends.cudnn.benchmark = False  # as `noiseda restore` runs (no per-shape search)
+    torch.backends.cudnn.benchmark = tuned
     net = build_net("unet-s").to(device).eval()
-    if path != "plain":
+    if fast:
         net = for_inference(copy.deepcopy(net), device, "auto")
+    if compiled:
+        net = torch.compile(net, dynamic=False)
     x = images_batch(0, 1, size, device, False)["syn_in"]
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -185,8 +207,9 @@ def time_restore(path: str, size: int, device: torch.device, repeats: int) -> tu
             tic = time.perf_counter()
             out = net(x).float()
             sync(device)
-            if i >= 2:  # two warm-up passes (cuDNN autotuning, allocator)
+            if i >= 2:  # two warm-up passes (cuDNN search, compiling, allocator)
                 times.append(time.perf_counter() - tic)
+    torch.backends.cudnn.benchmark = False
     s = statistics.median(times)
     row = {"path": path, "net": "unet-s", "size": size, "ms": s * 1e3, "mp_per_s": size * size / 1e6 / s}
     if device.type == "cuda":
@@ -223,18 +246,21 @@ def loss_curves(setting: str, device: torch.device, steps: int, paths=("plain", 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--settings", nargs="+", choices=sorted(SETTINGS), default=["small"])
-    ap.add_argument("--methods", nargs="+", default=["vanilla", "noise-da"])
+    ap.add_argument("--methods", nargs="*", default=["vanilla", "noise-da"], help="none: time restoring only")
     ap.add_argument("--paths", nargs="+", choices=sorted(PATHS), default=None,
                     help="default: plain fast (CPU), plain fast fast-compile (GPU)")
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--steps", type=int, default=5, help="timed steps per repeat")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--restore-size", type=int, default=None, help="default: 1024 (GPU), 512 (CPU)")
-    ap.add_argument("--curve-steps", type=int, default=0, help="loss-curve check length (0: skip)")
+    ap.add_argument("--curve-steps", type=int, default=0,
+                    help="loss-curve check length (0: skip); every path against the first")
     ap.add_argument("--curve-setting", choices=sorted(SETTINGS), default="small")
     ap.add_argument("--profile", nargs=3, metavar=("SETTING", "METHOD", "PATH"),
                     help="print the operator profile of one combination, e.g. paper noise-da fast")
     ap.add_argument("--skip-restore", action="store_true")
+    ap.add_argument("--restore-paths", nargs="+", choices=sorted(set(RESTORE_PATHS) - {"plain"}), default=["fast"],
+                    help="timed against plain")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
@@ -257,8 +283,15 @@ def main() -> None:
             flops = count_flops(setting, method_name, device)
             rows = {}
             for path in paths:
-                row = time_training(setting, method_name, path, device, args.warmup, args.steps, args.repeats,
-                                    profile=(setting, method_name, path) == tuple(args.profile or ()))
+                try:
+                    row = time_training(setting, method_name, path, device, args.warmup, args.steps, args.repeats,
+                                        profile=(setting, method_name, path) == tuple(args.profile or ()))
+                except Exception as e:  # one failing path must not cost the others' numbers
+                    print(f"{setting} {method_name} {path}: failed: {e!r}", flush=True)
+                    result["train"].append({"setting": setting, "method": method_name, "path": path,
+                                            "error": repr(e)})
+                    write()
+                    continue
                 row["flops_per_step"] = flops
                 row["tflops_per_s"] = flops / (row["ms_per_step"] / 1e3) / 1e12
                 row["mfu_vs_bf16_peak"] = row["tflops_per_s"] * 1e12 / peak if peak else None
@@ -268,7 +301,7 @@ def main() -> None:
                       f"{row['ms_per_step']:8.1f} ms/step" + (f"  {row['peak_mem_gib']:.1f} GiB" if "peak_mem_gib" in row
                                                            else ""), flush=True)
                 write()
-            for path in paths[1:]:
+            for path in [p for p in paths[1:] if p in rows and "plain" in rows]:
                 r = {"images_per_s": rows[path]["images_per_s"] / rows["plain"]["images_per_s"]}
                 if "peak_mem_gib" in rows["plain"]:
                     r["peak_mem"] = rows[path]["peak_mem_gib"] / rows["plain"]["peak_mem_gib"]
@@ -278,19 +311,27 @@ def main() -> None:
     if not args.skip_restore:
         size = args.restore_size or (1024 if device.type == "cuda" else 512)
         plain_row, plain_out = time_restore("plain", size, device, args.repeats * 3)
-        fast_row, fast_out = time_restore("fast", size, device, args.repeats * 3)
-        fast_row["max_abs_diff_vs_plain"] = (fast_out - plain_out).abs().max().item()
-        result["restore"] = [plain_row, fast_row]
-        result["ratios"]["restore/fast_vs_plain"] = {"mp_per_s": fast_row["mp_per_s"] / plain_row["mp_per_s"]}
-        print(f"restore {size}px: plain {plain_row['mp_per_s']:.2f} MP/s, fast {fast_row['mp_per_s']:.2f} MP/s",
-              flush=True)
+        result["restore"] = [plain_row]
+        for path in args.restore_paths:
+            try:
+                row, out_img = time_restore(path, size, device, args.repeats * 3)
+            except Exception as e:
+                print(f"restore {path}: failed: {e!r}", flush=True)
+                result["restore"].append({"path": path, "error": repr(e)})
+                continue
+            row["max_abs_diff_vs_plain"] = (out_img - plain_out).abs().max().item()
+            result["restore"].append(row)
+            result["ratios"][f"restore/{path}_vs_plain"] = {"mp_per_s": row["mp_per_s"] / plain_row["mp_per_s"]}
+            print(f"restore {size}px: plain {plain_row['mp_per_s']:.2f} MP/s, {path} {row['mp_per_s']:.2f} MP/s",
+                  flush=True)
+            write()
         write()
 
     if args.curve_steps:
-        result["loss_curve"] = loss_curves(args.curve_setting, device, args.curve_steps)
-        lc = result["loss_curve"]
-        print(f"loss curve ({args.curve_steps} steps): max relative difference of smoothed curves "
-              f"{lc['fast_max_rel_diff_smoothed']:.4f}", flush=True)
+        result["loss_curve"] = lc = loss_curves(args.curve_setting, device, args.curve_steps, paths)
+        for path in paths[1:]:
+            print(f"loss curve ({args.curve_steps} steps), {path} vs {paths[0]}: max relative difference of "
+                  f"smoothed curves {lc[f'{path}_max_rel_diff_smoothed']:.4f}", flush=True)
     write()
     print(f"written {out}")
 
