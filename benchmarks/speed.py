@@ -11,6 +11,7 @@ and compares the curves. Paths:
                 memory: noiseda.group_norm)
   fast-nchw     fast with the restorer in the default memory layout
   fast-compile  fast-cl + torch.compile (GPU only by default: compiling on a CPU takes minutes)
+  fast-compile-nchw  fast + torch.compile (the diffusion net in the default layout)
 
     python benchmarks/speed.py --settings small --out benchmarks/results/speed-cpu.json
     python benchmarks/speed.py --settings paper small --paths plain fast fast-compile --out speed-gpu.json
@@ -53,6 +54,8 @@ PATHS = {
                   "compile": False},
     "fast-compile": {"mixed_precision": "auto", "channels_last": None, "diffusion_channels_last": True,
                      "compile": True},
+    "fast-compile-nchw": {"mixed_precision": "auto", "channels_last": None, "diffusion_channels_last": False,
+                          "compile": True},
 }
 # Dense bf16 tensor-core peaks (FLOP/s) for the model-FLOPs-utilisation estimate.
 BF16_PEAK = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
