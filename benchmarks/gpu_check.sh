@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# All GPU checks in one go (under 9 minutes on one H100), most important first; each stage has
-# its own time limit and writes its JSON as it goes, so a stage cut short still leaves numbers.
-#   1. speed at the paper setting: plain vs fast (the default) vs fast-cl (the diffusion net
-#      channels-last too), with an operator profile; restoring 1024x1024 plain / fast / fast-tuned
-#   2. the loss-curve check (small setting, 300 steps): fast and fast-cl against plain
+# All GPU checks in one go, most important first; each stage has its own time limit and writes
+# its JSON as it goes, so a stage cut short still leaves numbers. About 6 minutes on one H100
+# (stages 1-4 took 100 + 55 + 60 + 125 s there on 2026-11-26), 9 with QUALITY=1.
+#   1. speed at the paper setting, plain vs fast (the default), with an operator profile of the
+#      noise-da step; restoring 1024x1024 plain vs fast
+#   2. the loss-curve check (small setting, 300 steps): fast against plain
 #   3. restoring with torch.compile
-#   4. the noise-da step with torch.compile (the whole forward traces as one graph; compiling
-#      takes minutes). Its ratio is taken against stage 1's plain path (same machine, same run).
+#   4. the noise-da step with torch.compile (one graph; compiling took 110 s on an H100), with
+#      its profile. Its ratio is taken against stage 1's plain path (same machine, same run).
 #   5. QUALITY=1 only: the quality benchmark at 800 steps (gpu-paper preset, ~3 minutes)
 #
 #   benchmarks/gpu_check.sh DATA OUT          # DATA: ../shared/data, or a folder made by pack_data.py
@@ -18,22 +19,20 @@ mkdir -p "$out"
 export PYTHONUNBUFFERED=1
 cd "$(dirname "$0")"
 if [ "${CHECK:-full}" = tiny ]; then
-    speed=(--settings small --paths plain fast fast-cl --warmup 1 --steps 1 --repeats 1 --restore-size 64
-           --restore-paths fast fast-tuned)
-    curve=(--settings small --methods vanilla --paths plain fast fast-cl --warmup 1 --steps 1 --repeats 1
-           --skip-restore --curve-steps 4)
+    speed=(--settings small --paths plain fast --warmup 1 --steps 1 --repeats 1 --restore-size 64)
+    curve=(--methods --paths plain fast --curve-steps 4 --skip-restore)
     restore_compiled=(--methods --restore-paths fast-compile --repeats 1 --restore-size 64)
     compiled=(--settings small --methods vanilla --paths fast-compile --warmup 1 --steps 1 --repeats 1 --skip-restore)
     quality=(--preset cpu-small --steps 4)
     limit=(300 300 300 300 300)
 else
-    speed=(--settings paper --paths plain fast fast-cl --profile paper noise-da fast-cl
-           --restore-paths fast fast-tuned)
-    curve=(--settings small --methods vanilla --paths plain fast fast-cl --skip-restore --curve-steps 300)
+    speed=(--settings paper --paths plain fast --profile paper noise-da fast)
+    curve=(--methods --paths plain fast --curve-steps 300 --skip-restore)
     restore_compiled=(--methods --restore-paths fast-compile)
-    compiled=(--settings paper --methods noise-da --paths fast-compile --warmup 3 --skip-restore)
+    compiled=(--settings paper --methods noise-da --paths fast-compile --warmup 3 --skip-restore
+              --profile paper noise-da fast-compile)
     quality=(--preset gpu-paper --steps 800)
-    limit=(120 80 70 260 170)
+    limit=(130 75 75 200 170)
 fi
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || true
 timeout "${limit[0]}" python3 speed.py "${speed[@]}" --out "$out/speed.json" 2>&1 | tee "$out/log.txt"

@@ -7,11 +7,8 @@ and compares the curves. Paths:
   plain         fp32, default memory layout, eager (the reference path)
   fast          the training default: mixed_precision=auto (bf16 on GPUs), the restorer
                 channels-last on GPUs, bf16 GroupNorm in the diffusion net, cuDNN search, eager
-  fast-cl       fast with the diffusion net channels-last too (its GroupNorms on channels-last
-                memory: noiseda.group_norm)
   fast-nchw     fast with the restorer in the default memory layout
-  fast-compile  fast-cl + torch.compile (GPU only by default: compiling on a CPU takes minutes)
-  fast-compile-nchw  fast + torch.compile (the diffusion net in the default layout)
+  fast-compile  fast + torch.compile (GPU only by default: compiling on a CPU takes minutes)
 
     python benchmarks/speed.py --settings small --out benchmarks/results/speed-cpu.json
     python benchmarks/speed.py --settings paper small --paths plain fast fast-compile --out speed-gpu.json
@@ -47,15 +44,10 @@ SETTINGS = {
     "small": [o for o in PRESETS["cpu-small"] if not o.startswith(("train.steps", "method.lambda_ramp"))],
 }
 PATHS = {
-    "plain": {"mixed_precision": "no", "channels_last": False, "diffusion_channels_last": False, "compile": False},
-    "fast": {"mixed_precision": "auto", "channels_last": None, "diffusion_channels_last": False, "compile": False},
-    "fast-cl": {"mixed_precision": "auto", "channels_last": None, "diffusion_channels_last": True, "compile": False},
-    "fast-nchw": {"mixed_precision": "auto", "channels_last": False, "diffusion_channels_last": False,
-                  "compile": False},
-    "fast-compile": {"mixed_precision": "auto", "channels_last": None, "diffusion_channels_last": True,
-                     "compile": True},
-    "fast-compile-nchw": {"mixed_precision": "auto", "channels_last": None, "diffusion_channels_last": False,
-                          "compile": True},
+    "plain": {"mixed_precision": "no", "channels_last": False, "compile": False},
+    "fast": {"mixed_precision": "auto", "channels_last": None, "compile": False},
+    "fast-nchw": {"mixed_precision": "auto", "channels_last": False, "compile": False},
+    "fast-compile": {"mixed_precision": "auto", "channels_last": None, "compile": True},
 }
 # Dense bf16 tensor-core peaks (FLOP/s) for the model-FLOPs-utilisation estimate.
 BF16_PEAK = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
@@ -110,12 +102,10 @@ def build_runner(setting: str, method_name: str, path: str, device: torch.device
     ema = EMA(restorer, cfg.train.ema_decay).to(device)
     precision = resolve_precision(p["mixed_precision"], device)
     channels_last = resolve_channels_last(p["channels_last"], device)
-    speed_up(method, channels_last, p["compile"], tune_kernels=path != "plain" and device.type == "cuda",
-             diffusion_channels_last=p["diffusion_channels_last"])
+    speed_up(method, channels_last, p["compile"], tune_kernels=path != "plain" and device.type == "cuda")
     optimizer = make_optimizer(method.parameters(), cfg.train.lr, cfg.train.adam_betas, cfg.train.adam_eps)
     runner = StepRunner(SingleDevice(device, precision), method, optimizer, ema, restorer)
-    return cfg, runner, {"precision": precision, "channels_last": channels_last,
-                         "diffusion_channels_last": p["diffusion_channels_last"], "compile": p["compile"]}
+    return cfg, runner, {"precision": precision, "channels_last": channels_last, "compile": p["compile"]}
 
 
 def count_flops(setting: str, method_name: str, device: torch.device) -> float:

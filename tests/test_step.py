@@ -3,11 +3,10 @@
 import copy
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from noiseda.diffusion import LowPrecisionGroupNorm
 from noiseda.ema import EMA
-from noiseda.group_norm import DiffusionGroupNorm, channels_last_group_norm
 from noiseda.infer import for_inference
 from noiseda.nets import build_net
 from noiseda.step import resolve_channels_last, resolve_precision, speed_up
@@ -20,7 +19,7 @@ def test_low_precision_group_norm_is_plain_outside_autocast_and_close_inside():
     ref = nn.GroupNorm(4, 16)
     nn.init.uniform_(ref.weight)
     nn.init.uniform_(ref.bias)
-    low = DiffusionGroupNorm(4, 16)
+    low = LowPrecisionGroupNorm(4, 16)
     low.load_state_dict(ref.state_dict())
     x = torch.randn(2, 16, 8, 8) * 3 + 1
     assert torch.equal(low(x), ref(x))
@@ -33,65 +32,23 @@ def test_low_precision_group_norm_is_plain_outside_autocast_and_close_inside():
 def test_diffusion_net_uses_low_precision_group_norm_everywhere(dataset):
     m = _method(dataset)
     norms = [mod for mod in m.diffusion.modules() if isinstance(mod, nn.GroupNorm)]
-    assert norms and all(type(mod) is DiffusionGroupNorm for mod in norms)
+    assert norms and all(type(mod) is LowPrecisionGroupNorm for mod in norms)
 
 
-def test_channels_last_group_norm_matches_the_builtin_in_value_and_gradient():
-    torch.manual_seed(0)
-    x = (torch.randn(2, 8, 5, 7, dtype=torch.float64) * 2 + 1).contiguous(memory_format=torch.channels_last)
-    w, b = torch.randn(8, dtype=torch.float64), torch.randn(8, dtype=torch.float64)
-    args = tuple(t.requires_grad_() for t in (x, w, b))
-    assert torch.autograd.gradcheck(lambda *a: channels_last_group_norm(a[0], 4, a[1], a[2], 1e-5), args)
-    y = channels_last_group_norm(x, 4, w, b, 1e-5)
-    assert y.is_contiguous(memory_format=torch.channels_last)  # no copy to the default layout
-    torch.testing.assert_close(y, F.group_norm(x, 4, w, b, 1e-5))
-
-
-def test_channels_last_group_norm_in_bf16_is_as_close_to_fp32_as_the_builtin():
-    torch.manual_seed(0)
-    ref = nn.GroupNorm(32, 128)
-    nn.init.normal_(ref.weight), nn.init.normal_(ref.bias)
-    x = torch.randn(4, 128, 16, 16) * 3 + 0.5
-    g = torch.randn_like(x)
-    x32 = x.bfloat16().float().requires_grad_()
-    ref(x32).backward(g)
-    errors = {}
-    for layout in (torch.contiguous_format, torch.channels_last):  # builtin, ours
-        norm = DiffusionGroupNorm(32, 128)
-        norm.load_state_dict(ref.state_dict())
-        xb = x.bfloat16().contiguous(memory_format=layout).requires_grad_()
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            y = norm(xb)
-        assert y.dtype == torch.bfloat16
-        y.backward(g.bfloat16().contiguous(memory_format=layout))
-        errors[layout] = [(y.float() - ref(x32)).abs().max(), (xb.grad.float() - x32.grad).abs().max(),
-                          (norm.weight.grad - ref.weight.grad).abs().max() / ref.weight.grad.abs().max()]
-    for ours, builtin in zip(errors[torch.channels_last], errors[torch.contiguous_format]):
-        assert ours <= 1.5 * builtin + 1e-3, (ours, builtin)
-
-
-def test_channels_last_layouts_change_no_result(dataset):
+def test_channels_last_applies_to_the_restorer_only_and_changes_no_result(dataset):
     plain = _method(dataset, "method.residual_swap=false", "method.channel_shuffle=false")
+    fast = speed_up(copy.deepcopy(plain), channels_last=True, compile=False)
     convs = lambda net: [m.weight for m in net.modules() if isinstance(m, nn.Conv2d)]  # noqa: E731
+    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in convs(fast.restorer))
+    assert all(w.is_contiguous() for w in convs(fast.diffusion))
     batch = _batch()
     cl_batch = {k: v.contiguous(memory_format=torch.channels_last) for k, v in batch.items()}
-    plain.eval()
+    plain.eval(), fast.eval()
     torch.manual_seed(1)
     a = plain(batch, 0.5)["total"]
-    a.backward()
-    for diffusion_cl in (False, True):
-        fast = speed_up(copy.deepcopy(plain), channels_last=True, compile=False, diffusion_channels_last=diffusion_cl)
-        assert all(w.is_contiguous(memory_format=torch.channels_last) for w in convs(fast.restorer))
-        assert all(w.is_contiguous(memory_format=torch.channels_last) == diffusion_cl and w.is_contiguous()
-                   != diffusion_cl for w in convs(fast.diffusion) if w.shape[-1] > 1)
-        fast.eval()
-        fast.zero_grad()
-        torch.manual_seed(1)
-        b = fast(cl_batch, 0.5)["total"]
-        b.backward()
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
-        for p, q in zip(plain.parameters(), fast.parameters()):
-            torch.testing.assert_close(p.grad, q.grad, rtol=1e-3, atol=1e-5)
+    torch.manual_seed(1)
+    b = fast(cl_batch, 0.5)["total"]
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_ema_skips_a_step_marked_not_ok_without_reading_it_on_the_host():

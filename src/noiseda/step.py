@@ -34,18 +34,13 @@ def resolve_channels_last(flag: bool | None, device: torch.device) -> bool:
     return device.type == "cuda" if flag is None else flag
 
 
-def speed_up(method: nn.Module, channels_last: bool, compile: bool, tune_kernels: bool = False,
-             diffusion_channels_last: bool = False) -> nn.Module:
-    """Apply the memory formats and compilation in place (state-dict keys are unchanged).
-    ``channels_last`` is the restorer's layout, ``diffusion_channels_last`` the diffusion
-    net's (its GroupNorms then run on channels-last memory, noiseda.group_norm).
+def speed_up(method: nn.Module, channels_last: bool, compile: bool, tune_kernels: bool = False) -> nn.Module:
+    """Apply the memory format and compilation in place (state-dict keys are unchanged).
     ``tune_kernels``: let cuDNN time its convolution algorithms once per shape (training
     patches have one shape, so this pays off at once)."""
     torch.backends.cudnn.benchmark = tune_kernels
     if channels_last:
         getattr(method, "restorer", method).to(memory_format=torch.channels_last)
-    if diffusion_channels_last and getattr(method, "diffusion", None) is not None:
-        method.diffusion.to(memory_format=torch.channels_last)
     if compile:
         torch._dynamo.config.suppress_errors = True  # a graph that fails to compile runs eagerly
         for child in (getattr(method, "restorer", None), getattr(method, "diffusion", None)):
