@@ -3,6 +3,7 @@
 import copy
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from noiseda.diffusion import LowPrecisionGroupNorm
@@ -29,10 +30,13 @@ def test_low_precision_group_norm_is_plain_outside_autocast_and_close_inside():
     assert (y.float() - ref(x)).abs().max() < 0.05  # bf16 rounding of the output only
 
 
-def test_diffusion_net_uses_low_precision_group_norm_everywhere(dataset):
+def test_diffusion_net_uses_low_precision_group_norm_and_our_upsampler_everywhere(dataset):
     m = _method(dataset)
     norms = [mod for mod in m.diffusion.modules() if isinstance(mod, nn.GroupNorm)]
     assert norms and all(type(mod) is LowPrecisionGroupNorm for mod in norms)
+    ups = [type(mod).__name__ for mod in m.diffusion.modules() if type(mod).__name__.endswith("Upsample2D")
+           or type(mod).__name__ == "NearestUpsample2x"]
+    assert ups and set(ups) == {"NearestUpsample2x"}  # none of diffusers' Upsample2D left
 
 
 def test_channels_last_applies_to_the_restorer_only_and_changes_no_result(dataset):
@@ -76,3 +80,35 @@ def test_precision_auto_is_fp32_on_cpu_and_inference_is_untouched():
     x = torch.rand(1, 3, 16, 16)
     out = fast(x)
     assert out.dtype == torch.float32 and (out - net(x)).abs().max() < 0.05
+
+
+def test_nearest_upsampling_under_compile_equals_interpolate_and_needs_no_scatter():
+    """The diffusion net's x2 upsamplers: under torch.compile a broadcast, whose backward (with
+    the compiler's decompositions) is a sum instead of F.interpolate's atomic index_put."""
+    from functorch.compile import make_boxed_func
+    from torch._functorch.aot_autograd import aot_function
+    from torch._inductor.decomposition import select_decomp_table
+
+    from noiseda.diffusion import NearestUpsample2x
+
+    backward_graphs = []
+
+    def backend(gm, example_inputs):
+        def keep_backward(g, _):
+            backward_graphs.append(str(g.graph))
+            return make_boxed_func(g)
+        return aot_function(gm, fw_compiler=lambda g, _: make_boxed_func(g), bw_compiler=keep_backward,
+                            decompositions=select_decomp_table())
+
+    up = NearestUpsample2x()
+    x = torch.randn(2, 3, 4, 5, requires_grad=True)
+    weights = torch.randn(2, 3, 8, 10)
+    y = torch.compile(lambda t: up(t) * weights, backend=backend)(x)
+    y.sum().backward()
+    grad, x.grad = x.grad, None
+    ref = F.interpolate(x, scale_factor=2.0, mode="nearest") * weights
+    ref.sum().backward()
+    torch.testing.assert_close(y, ref)
+    torch.testing.assert_close(grad, x.grad)
+    assert backward_graphs and "index_put" not in backward_graphs[0]
+    assert torch.equal(up(x), F.interpolate(x, scale_factor=2.0, mode="nearest"))  # eager: the builtin
