@@ -196,3 +196,25 @@ def test_disk_full_during_a_checkpoint_keeps_the_previous_one(dataset, tmp_path,
     names = sorted(p.name for p in (run / "checkpoints").iterdir())
     assert names == ["step-00000002"]  # no half-written folder, the previous checkpoint kept
     assert ckpt.load_checkpoint(run / "checkpoints" / "step-00000002")["state"]["step"] == 2
+
+
+def test_restore_compile_flag_compiles_the_net_and_changes_no_pixel(dataset, tmp_path, monkeypatch):
+    from noiseda.data.io import read_image
+
+    train(tiny_config(dataset, "method.name=vanilla"), tmp_path / "run", progress=False)
+    compiled = []
+    real_compile = torch.compile
+
+    def spy(module, **kwargs):  # dynamo's tracing, without minutes of CPU code generation
+        compiled.append(module)
+        return real_compile(module, backend="eager", **kwargs)
+
+    monkeypatch.setattr(torch, "compile", spy)
+    outs = {}
+    for flag in ([], ["--compile"]):
+        out = tmp_path / f"out{len(flag)}"
+        assert main(["restore", "--weights", str(tmp_path / "run"), "--input", str(dataset["real"]),
+                     "--output", str(out), "--no-progress", "--format", "png"] + flag) == 0
+        outs[len(flag)] = {p.name: read_image(p).pixels for p in sorted(out.iterdir())}
+    assert len(compiled) == 1 and len(outs[1]) == 3
+    assert all((outs[0][k] == outs[1][k]).all() for k in outs[0])

@@ -92,6 +92,7 @@ def cmd_restore(args) -> int:
     done, failed = restore_paths(
         args.weights, args.input, args.output, args.device or _default_device(), args.tile,
         args.skip_existing, args.format, progress=not args.no_progress, precision=args.precision,
+        compile=args.compile,
     )
     for path, err in failed:
         print(f"noiseda: failed: {err}", file=sys.stderr)
@@ -238,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tile size in pixels, 0 for whole images, auto (default: from free GPU memory; 512 on CPUs)")
     r.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto (default: bf16 + channels-last on GPUs, fp32 on CPUs), no (fp32), bf16, fp16")
+    r.add_argument("--compile", action="store_true",
+                   help="torch.compile the net: for many images on a GPU (about 1.8x the default's speed on an "
+                        "H100 after compiling for under a minute, once per tile shape)")
     r.add_argument("--no-progress", action="store_true")
     r.set_defaults(fn=cmd_restore)
 

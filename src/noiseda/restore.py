@@ -63,13 +63,14 @@ def restore_paths(
     suffix: Optional[str] = None,
     progress: bool = True,
     precision: str = "auto",
+    compile: bool = False,
 ) -> tuple[int, list[tuple[Path, str]]]:
     """Returns (number restored, [(file, error)]) ; errors do not stop the batch."""
     from tqdm import tqdm
 
     jobs = plan_outputs(inputs, output, suffix)
     net, spec = load_restorer(weights, device)
-    net = for_inference(net, device, precision)
+    net = for_inference(net, device, precision, compile)
     done, failed = 0, []
     with torch.inference_mode():
         for src, dst in tqdm(jobs, disable=not progress, desc="restore", unit="img"):
