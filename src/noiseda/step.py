@@ -7,9 +7,10 @@ Fast path (each part can be turned off; ``train.mixed_precision=no``,
   convolutions: 2.7x for the vanilla step on an H100, vs 1.3x in the default layout) and
   cuDNN's per-shape algorithm search. The diffusion net keeps the default layout: its
   GroupNorms and diffusers' upsampler (which calls .contiguous() at batch >= 64) made it
-  slower channels-last (noise-da step 1.21x vs 1.51x; benchmarks/results/speed-gpu-h100-run2.json);
+  slower channels-last, eager or compiled (benchmarks/results/speed-gpu-h100-run2/3.json);
+  the noise-da step runs at 1.75x the plain path on an H100 (run 4);
 - optional ``torch.compile`` of the restorer and the diffusion net, falling back to eager
-  code for any graph that fails to compile;
+  code for any graph that fails to compile (2.53x on an H100 after 110 s of compiling);
 - fused Adam; a non-finite step is skipped on the device (the optimizer's ``found_inf``
   input and a zero EMA weight), so the host never waits for the GPU to decide it;
 - losses, gradient norm and non-finite counts accumulate on the device and are read once
