@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # All GPU checks in one go, most important first; each stage has its own time limit and writes
-# its JSON as it goes, so a stage cut short still leaves numbers. About 6 minutes on one H100
-# (stages 1-4 took 100 + 55 + 60 + 125 s there on 2026-11-26), 9 with QUALITY=1.
+# its JSON as it goes, so a stage cut short still leaves numbers. About 8.5 minutes on one H100;
+# QUALITY=1 adds 3 (run it as its own call if the device time is short).
 #   1. speed at the paper setting, plain vs fast (the default), with an operator profile of the
-#      noise-da step; restoring 1024x1024 plain vs fast
+#      noise-da step; restoring 1024x1024 plain vs fast vs fast-compile
 #   2. the loss-curve check (small setting, 300 steps): fast against plain
-#   3. restoring with torch.compile
-#   4. the noise-da step with torch.compile (one graph; compiling took 110 s on an H100), with
-#      its profile. Its ratio is taken against stage 1's plain path (same machine, same run).
-#   5. QUALITY=1 only: the quality benchmark at 800 steps (gpu-paper preset, ~3 minutes)
+#   3. the noise-da step with torch.compile, in the default layout and with the compiler's
+#      channels-last conversion forced (fast-compile-cl, profiled); compiling took 110 s for
+#      the first on an H100. Ratios are taken against stage 1's plain path (same machine, run).
+#   4. QUALITY=1 only: the quality benchmark at 800 steps (gpu-paper preset, ~3 minutes)
 #
 #   benchmarks/gpu_check.sh DATA OUT          # DATA: ../shared/data, or a folder made by pack_data.py
 #   CHECK=tiny benchmarks/gpu_check.sh DATA OUT   # a rehearsal of a few minutes (CPU is fine)
@@ -19,30 +19,29 @@ mkdir -p "$out"
 export PYTHONUNBUFFERED=1
 cd "$(dirname "$0")"
 if [ "${CHECK:-full}" = tiny ]; then
-    speed=(--settings small --paths plain fast --warmup 1 --steps 1 --repeats 1 --restore-size 64)
+    speed=(--settings small --paths plain fast --warmup 1 --steps 1 --repeats 1 --restore-size 64
+           --restore-paths fast fast-compile)
     curve=(--methods --paths plain fast --curve-steps 4 --skip-restore)
-    restore_compiled=(--methods --restore-paths fast-compile --repeats 1 --restore-size 64)
-    compiled=(--settings small --methods vanilla --paths fast-compile --warmup 1 --steps 1 --repeats 1 --skip-restore)
+    compiled=(--settings small --methods vanilla --paths fast-compile fast-compile-cl --warmup 1 --steps 1
+              --repeats 1 --skip-restore)
     quality=(--preset cpu-small --steps 4)
-    limit=(300 300 300 300 300)
+    limit=(300 300 300 300)
 else
-    speed=(--settings paper --paths plain fast --profile paper noise-da fast)
+    speed=(--settings paper --paths plain fast --profile paper noise-da fast --restore-paths fast fast-compile)
     curve=(--methods --paths plain fast --curve-steps 300 --skip-restore)
-    restore_compiled=(--methods --restore-paths fast-compile)
-    compiled=(--settings paper --methods noise-da --paths fast-compile --warmup 3 --skip-restore
-              --profile paper noise-da fast-compile)
+    compiled=(--settings paper --methods noise-da --paths fast-compile fast-compile-cl --warmup 3 --skip-restore
+              --profile paper noise-da fast-compile-cl)
     quality=(--preset gpu-paper --steps 800)
-    limit=(130 75 75 200 170)
+    limit=(150 75 290 170)
 fi
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || true
-timeout "${limit[0]}" python3 speed.py "${speed[@]}" --out "$out/speed.json" 2>&1 | tee "$out/log.txt"
+timeout "${limit[0]}" python3 speed.py "${speed[@]}" --out "$out/speed.json" 2>&1 | grep -v Warning \
+    | tee "$out/log.txt"
 timeout "${limit[1]}" python3 speed.py "${curve[@]}" --out "$out/speed-curve.json" 2>&1 | tee -a "$out/log.txt"
-timeout "${limit[2]}" python3 speed.py "${restore_compiled[@]}" --out "$out/speed-restore-compile.json" 2>&1 \
-    | grep -v Warning | tee -a "$out/log.txt"
-timeout "${limit[3]}" python3 speed.py "${compiled[@]}" --out "$out/speed-compile.json" 2>&1 \
+timeout "${limit[2]}" python3 speed.py "${compiled[@]}" --out "$out/speed-compile.json" 2>&1 \
     | grep -v Warning | tee -a "$out/log.txt"
 if [ "${QUALITY:-0}" = 1 ]; then
-    timeout "${limit[4]}" python3 quality.py --data "$data" "${quality[@]}" --runs /tmp/noiseda-quality \
+    timeout "${limit[3]}" python3 quality.py --data "$data" "${quality[@]}" --runs /tmp/noiseda-quality \
         --out "$out/quality.json" 2>&1 | tee -a "$out/log.txt"
 fi
 ls -la "$out"
