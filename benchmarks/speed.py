@@ -198,7 +198,7 @@ RESTORE_PATHS = {
     "plain": (False, False, False),  # fp32, as `noiseda restore --precision no` runs
     "fast": (True, False, False),  # bf16 + channels-last, as `noiseda restore` runs
     "fast-tuned": (True, True, False),  # + cuDNN's per-shape algorithm search
-    "fast-compile": (True, True, True),  # + torch.compile
+    "fast-compile": (True, True, True),  # + torch.compile, as `noiseda restore --compile` runs
 }
 
 
@@ -208,9 +208,7 @@ def time_restore(path: str, size: int, device: torch.device, repeats: int) -> tu
     torch.backends.cudnn.benchmark = tuned
     net = build_net("unet-s").to(device).eval()
     if fast:
-        net = for_inference(copy.deepcopy(net), device, "auto")
-    if compiled:
-        net = torch.compile(net, dynamic=False)
+        net = for_inference(copy.deepcopy(net), device, "auto", compile=compiled)
     x = images_batch(0, 1, size, device, False)["syn_in"]
     if device.type == "cuda":
         torch.cuda.empty_cache()

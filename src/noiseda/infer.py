@@ -54,6 +54,8 @@ def for_inference(net: nn.Module, device, precision: str = "auto", compile: bool
         net = FastRestorer(net, precision, channels_last=device.type == "cuda")
     if compile:
         torch._dynamo.config.suppress_errors = True
+        # Compiled code is made per input shape anyway; cuDNN's per-shape algorithm search too.
+        torch.backends.cudnn.benchmark = device.type == "cuda"
         net = torch.compile(net)
     return net
 
