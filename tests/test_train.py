@@ -218,3 +218,24 @@ def test_restore_compile_flag_compiles_the_net_and_changes_no_pixel(dataset, tmp
         outs[len(flag)] = {p.name: read_image(p).pixels for p in sorted(out.iterdir())}
     assert len(compiled) == 1 and len(outs[1]) == 3
     assert all((outs[0][k] == outs[1][k]).all() for k in outs[0])
+
+
+def test_training_with_compile_traces_both_nets_and_trains_as_eager(dataset, tmp_path, monkeypatch):
+    """train.compile=true end to end (dynamo traces the restorer and the diffusion net, probe and
+    validation included); compiled with the eager backend it must give the same weights."""
+    compiled = []
+    real_compile = torch.compile
+
+    def spy(model, **kwargs):  # dynamo's tracing, without minutes of CPU code generation
+        compiled.append(model)
+        return real_compile(model, backend="eager", **kwargs)
+
+    train(tiny_config(dataset), tmp_path / "eager", progress=False)
+    monkeypatch.setattr(torch, "compile", spy)
+    train(tiny_config(dataset, "train.compile=true"), tmp_path / "compiled", progress=False)
+    assert len(compiled) == 2
+    a = _weights(tmp_path / "eager" / "final" / "restorer.safetensors")
+    b = _weights(tmp_path / "compiled" / "final" / "restorer.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-6)
