@@ -6,8 +6,9 @@ times one whole image. The loss-curve check trains plain and fast on the same se
 and compares the curves. Paths:
   plain         fp32, default memory layout, eager (the reference path)
   fast          the training default: mixed_precision=auto (bf16 on GPUs), the restorer
-                channels-last on GPUs, bf16 GroupNorm in the diffusion net, cuDNN search, eager
+                channels-last, bf16 GroupNorm in the diffusion net, cuDNN search, eager
   fast-nchw     fast with the restorer in the default memory layout
+  bf16          fast with bf16 asked for (on a CPU, auto trains in fp32)
   fast-compile  fast + torch.compile (GPU only by default: compiling on a CPU takes minutes)
   fast-compile-cl  fast-compile with the compiler's channels-last conversion forced on
 
@@ -48,6 +49,8 @@ PATHS = {
     "plain": {"mixed_precision": "no", "channels_last": False, "compile": False},
     "fast": {"mixed_precision": "auto", "channels_last": None, "compile": False},
     "fast-nchw": {"mixed_precision": "auto", "channels_last": False, "compile": False},
+    # bf16 asked for explicitly: what `train.mixed_precision=bf16` gives on a CPU with bf16 arithmetic.
+    "bf16": {"mixed_precision": "bf16", "channels_last": None, "compile": False},
     "fast-compile": {"mixed_precision": "auto", "channels_last": None, "compile": True},
     # The compiler's own channels-last conversion, which its heuristic skips for U-Nets (some
     # convolutions have fewer output than input channels): it would remove cuDNN's NCHW/NHWC
@@ -194,21 +197,22 @@ def _time_training(setting, method_name, path, device, warmup, steps, repeats, p
 
 
 RESTORE_PATHS = {
-    # name: (fast inference wrapper, cuDNN algorithm search, torch.compile)
-    "plain": (False, False, False),  # fp32, as `noiseda restore --precision no` runs
-    "fast": (True, False, False),  # bf16 + channels-last, as `noiseda restore` runs
-    "fast-tuned": (True, True, False),  # + cuDNN's per-shape algorithm search
-    "fast-compile": (True, True, True),  # + torch.compile, as `noiseda restore --compile` runs
+    # name: (for_inference precision, None: the bare net; cuDNN algorithm search; torch.compile)
+    "plain": (None, False, False),  # fp32, default layout: the reference
+    "fast": ("auto", False, False),  # as `noiseda restore` runs: channels-last, bf16 where native
+    "fast-fp32": ("no", False, False),  # as `noiseda restore --precision no` runs: channels-last fp32
+    "fast-tuned": ("auto", True, False),  # + cuDNN's per-shape algorithm search
+    "fast-compile": ("auto", True, True),  # + torch.compile, as `noiseda restore --compile` runs
 }
 
 
-def time_restore(path: str, size: int, device: torch.device, repeats: int) -> tuple[dict, torch.Tensor]:
-    fast, tuned, compiled = RESTORE_PATHS[path]
+def time_restore(path: str, net_name: str, size: int, device: torch.device, repeats: int) -> tuple[dict, torch.Tensor]:
+    precision, tuned, compiled = RESTORE_PATHS[path]
     torch.manual_seed(0)
     torch.backends.cudnn.benchmark = tuned
-    net = build_net("unet-s").to(device).eval()
-    if fast:
-        net = for_inference(copy.deepcopy(net), device, "auto", compile=compiled)
+    net = build_net(net_name).to(device).eval()
+    if precision is not None:
+        net = for_inference(copy.deepcopy(net), device, precision, compile=compiled)
     x = images_batch(0, 1, size, device, False)["syn_in"]
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -224,7 +228,8 @@ def time_restore(path: str, size: int, device: torch.device, repeats: int) -> tu
                 times.append(time.perf_counter() - tic)
     torch.backends.cudnn.benchmark = False
     s = statistics.median(times)
-    row = {"path": path, "net": "unet-s", "size": size, "ms": s * 1e3, "mp_per_s": size * size / 1e6 / s}
+    row = {"path": path, "net": net_name, "size": size, "ms": s * 1e3, "mp_per_s": size * size / 1e6 / s,
+           "precision": getattr(net, "precision", "no"), "channels_last": getattr(net, "channels_last", False)}
     if device.type == "cuda":
         row["peak_mem_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
     return row, out.cpu()
@@ -275,6 +280,7 @@ def main() -> None:
     ap.add_argument("--skip-restore", action="store_true")
     ap.add_argument("--restore-paths", nargs="+", choices=sorted(set(RESTORE_PATHS) - {"plain"}), default=["fast"],
                     help="timed against plain")
+    ap.add_argument("--restore-nets", nargs="+", default=["unet-s"], help="restoration nets to time restoring with")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
@@ -324,21 +330,23 @@ def main() -> None:
 
     if not args.skip_restore:
         size = args.restore_size or (1024 if device.type == "cuda" else 512)
-        plain_row, plain_out = time_restore("plain", size, device, args.repeats * 3)
-        result["restore"] = [plain_row]
-        for path in args.restore_paths:
-            try:
-                row, out_img = time_restore(path, size, device, args.repeats * 3)
-            except Exception as e:
-                print(f"restore {path}: failed: {e!r}", flush=True)
-                result["restore"].append({"path": path, "error": repr(e)})
-                continue
-            row["max_abs_diff_vs_plain"] = (out_img - plain_out).abs().max().item()
-            result["restore"].append(row)
-            result["ratios"][f"restore/{path}_vs_plain"] = {"mp_per_s": row["mp_per_s"] / plain_row["mp_per_s"]}
-            print(f"restore {size}px: plain {plain_row['mp_per_s']:.2f} MP/s, {path} {row['mp_per_s']:.2f} MP/s",
-                  flush=True)
-            write()
+        for net_name in args.restore_nets:
+            plain_row, plain_out = time_restore("plain", net_name, size, device, args.repeats * 3)
+            result["restore"].append(plain_row)
+            for path in args.restore_paths:
+                try:
+                    row, out_img = time_restore(path, net_name, size, device, args.repeats * 3)
+                except Exception as e:
+                    print(f"restore {net_name} {path}: failed: {e!r}", flush=True)
+                    result["restore"].append({"path": path, "net": net_name, "error": repr(e)})
+                    continue
+                row["max_abs_diff_vs_plain"] = (out_img - plain_out).abs().max().item()
+                result["restore"].append(row)
+                ratio = row["mp_per_s"] / plain_row["mp_per_s"]
+                result["ratios"][f"restore/{net_name}/{path}_vs_plain"] = {"mp_per_s": ratio}
+                print(f"restore {net_name} {size}px: plain {plain_row['mp_per_s']:.3f} MP/s, {path} "
+                      f"{row['mp_per_s']:.3f} MP/s ({ratio:.2f}x, {row['precision']})", flush=True)
+                write()
         write()
 
     if args.curve_steps:

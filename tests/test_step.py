@@ -70,16 +70,32 @@ def test_ema_skips_a_step_marked_not_ok_without_reading_it_on_the_host():
         torch.testing.assert_close(e, 0.5 * b + 0.5 * p)
 
 
-def test_precision_auto_is_fp32_on_cpu_and_inference_is_untouched():
+def test_auto_precision_and_layout_on_cpu(monkeypatch):
+    """Training on a CPU: fp32, restorer channels-last. Inference: channels-last, and bf16 only
+    where the CPU computes bf16 natively (elsewhere it is emulated, slower than fp32)."""
+    from noiseda import step
+
     cpu = torch.device("cpu")
-    assert resolve_precision("auto", cpu) == "no" and resolve_precision("bf16", cpu) == "bf16"
-    assert resolve_channels_last(None, cpu) is False and resolve_channels_last(True, cpu) is True
+    for native in (True, False):
+        monkeypatch.setattr(step, "cpu_computes_bf16", lambda native=native: native)
+        assert resolve_precision("auto", cpu) == "no" and resolve_precision("bf16", cpu) == "bf16"
+        assert resolve_precision("auto", cpu, inference=True) == ("bf16" if native else "no")
+        assert resolve_precision("no", cpu, inference=True) == "no"
+    assert resolve_channels_last(None, cpu) is True and resolve_channels_last(False, cpu) is False
+
+
+def test_inference_on_cpu_is_channels_last_and_fp32_unless_asked():
     net = build_net("unet", width=4)
-    assert for_inference(net, cpu, "auto") is net
-    fast = for_inference(copy.deepcopy(net), cpu, "bf16")
     x = torch.rand(1, 3, 16, 16)
-    out = fast(x)
-    assert out.dtype == torch.float32 and (out - net(x)).abs().max() < 0.05
+    ref = net(x)
+    fp32 = for_inference(copy.deepcopy(net), "cpu", "no")
+    assert fp32.channels_last and fp32.precision == "no"
+    weights = [m.weight for m in fp32.modules() if isinstance(m, nn.Conv2d)]
+    assert weights and all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)
+    torch.testing.assert_close(fp32(x), ref, atol=1e-5, rtol=1e-5)
+    bf16 = for_inference(copy.deepcopy(net), "cpu", "bf16")
+    out = bf16(x)
+    assert out.dtype == torch.float32 and 0 < (out - ref).abs().max() < 0.05
 
 
 def test_nearest_upsampling_under_compile_equals_interpolate_and_needs_no_scatter():

@@ -25,7 +25,7 @@ def from_model_range(x: torch.Tensor, value_range: Sequence[float]) -> torch.Ten
 
 
 class FastRestorer(nn.Module):
-    """A restorer for inference on a GPU: channels-last input, autocast, fp32 output. The residual
+    """A restorer for fast inference: channels-last input, autocast, fp32 output. The residual
     sum ``x + net(x)`` of our nets stays in fp32, so bf16 only perturbs the predicted residual."""
 
     def __init__(self, net: nn.Module, precision: str, channels_last: bool):
@@ -43,15 +43,17 @@ class FastRestorer(nn.Module):
 
 
 def for_inference(net: nn.Module, device, precision: str = "auto", compile: bool = False) -> nn.Module:
-    """``precision``: auto (bf16 and channels-last on GPUs that have bf16, fp32 elsewhere) | no | bf16 | fp16.
+    """Channels-last on GPUs and CPUs (exact up to float rounding). ``precision``: auto (bf16 on
+    GPUs that have it and on CPUs that compute it natively, else fp32) | no | bf16 | fp16.
     ``compile``: torch.compile the result (on an H100, U-Net-S at 1024x1024: 2.9x the fp32
     MP/s vs 1.6x without; speed-gpu-h100-run3.json); code that fails to compile runs eagerly."""
-    from noiseda.step import resolve_precision
+    from noiseda.step import resolve_channels_last, resolve_precision
 
     device = torch.device(device)
-    precision = resolve_precision(precision, device)
-    if not (precision == "no" and device.type != "cuda"):
-        net = FastRestorer(net, precision, channels_last=device.type == "cuda")
+    precision = resolve_precision(precision, device, inference=True)
+    channels_last = resolve_channels_last(None, device)
+    if precision != "no" or channels_last:
+        net = FastRestorer(net, precision, channels_last)
     if compile:
         torch._dynamo.config.suppress_errors = True
         # Compiled code is made per input shape anyway; cuDNN's per-shape algorithm search too.
