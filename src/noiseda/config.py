@@ -87,7 +87,7 @@ class TrainConfig:
     ema_decay: float = 0.9999
     ema_warmup: bool = True  # decay = min(d, (1+n)/(10+n)); not in the reference, helps short runs
     mixed_precision: str = "auto"  # auto (bf16 on GPUs that have it, else no) | no | bf16 | fp16
-    channels_last: Optional[bool] = None  # None: on GPUs only
+    channels_last: Optional[bool] = None  # the restorer's layout; None: channels-last on GPUs and CPUs
     compile: bool = False  # torch.compile the nets (falls back to eager where compiling fails)
     seed: int = 0
     log_every: int = 10

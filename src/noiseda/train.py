@@ -108,9 +108,20 @@ def _truncate_jsonl(path: Path, step: int) -> None:
     path.write_text("".join(ln + "\n" for ln in keep))
 
 
+def _accelerator(precision: str, cpu: bool):
+    """Accelerate keeps one precision per process and refuses another; a second run in the same
+    process (a notebook, a comparison script) may ask for one, so its precision state is
+    cleared first (the process group, Accelerate's PartialState, is kept)."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    if AcceleratorState._shared_state.get("_mixed_precision", precision) != precision:
+        AcceleratorState._reset_state()
+    return Accelerator(mixed_precision=precision, cpu=cpu)
+
+
 def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool = True) -> dict:
     """Train; returns a summary dict (steps, best validation, exported folders)."""
-    from accelerate import Accelerator
     from tqdm import tqdm
 
     run_dir = Path(run_dir)
@@ -119,7 +130,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
         torch.set_num_threads(t.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     precision = resolve_precision(t.mixed_precision, device)
-    accelerator = Accelerator(mixed_precision=precision, cpu=device.type == "cpu")
+    accelerator = _accelerator(precision, cpu=device.type == "cpu")
     main = accelerator.is_main_process
     rank, world = accelerator.process_index, accelerator.num_processes
 
