@@ -34,7 +34,7 @@ def cpu_computes_bf16() -> bool:
 
 def resolve_precision(name: str, device: torch.device, inference: bool = False) -> str:
     """``auto``: bf16 on a GPU that has it; for inference also on a CPU that computes bf16
-    natively (restoring 1.2-1.5x faster than fp32 channels-last, PolyU PSNR -0.02 dB); else
+    natively (restoring 1.1-2.2x faster than fp32 channels-last, PolyU PSNR -0.03 dB); else
     fp32 ("no"). Training on a CPU stays fp32 (reference numbers; tests and trial runs)."""
     if name != "auto":
         return name
@@ -45,7 +45,8 @@ def resolve_precision(name: str, device: torch.device, inference: bool = False) 
 
 def resolve_channels_last(flag: bool | None, device: torch.device) -> bool:
     """``None`` (auto): channels-last on GPUs and CPUs, whose convolution kernels prefer it
-    (on 2 CPU cores, fp32: restoring 1.15-2x depending on the net, the vanilla step 1.3x)."""
+    (on 2 CPU cores, fp32: restoring 1.03-2.6x depending on the net, the vanilla step 1.4x,
+    the noise-da step 1.04x; benchmarks/results/speed-cpu*.json)."""
     return device.type in ("cuda", "cpu") if flag is None else flag
 
 
