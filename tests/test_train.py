@@ -256,3 +256,19 @@ def test_bf16_training_on_cpu_after_fp32_in_the_same_process(dataset, tmp_path):
     assert a != b and abs(a - b) < 0.05 * abs(a)
     weights = _weights(tmp_path / "bf16" / "final" / "restorer.safetensors")
     assert all(w.dtype == torch.float32 and torch.isfinite(w).all() for w in weights.values())
+
+
+def test_restore_progress_names_the_precision_and_bf16_stays_close_to_fp32(dataset, tmp_path, capsys):
+    from noiseda.data.io import read_image
+
+    train(tiny_config(dataset, "method.name=vanilla"), tmp_path / "run", progress=False)
+    capsys.readouterr()
+    outs = {}
+    for precision, shown in (("no", "fp32"), ("bf16", "bf16")):
+        out = tmp_path / precision
+        assert main(["restore", "--weights", str(tmp_path / "run"), "--input", str(dataset["real"]),
+                     "--output", str(out), "--format", "png", "--precision", precision]) == 0
+        assert f"restore ({shown})" in capsys.readouterr().err
+        outs[precision] = [read_image(p).pixels for p in sorted(out.iterdir())]  # floats in [0, 1]
+    assert len(outs["no"]) == 3
+    assert all(abs(a - b).max() <= 8 / 255 for a, b in zip(outs["no"], outs["bf16"]))

@@ -240,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tile size in pixels, 0 for whole images, auto (default: from free GPU memory; 512 on CPUs)")
     r.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto (default: bf16 on GPUs and on CPUs with bf16 arithmetic, AVX512-BF16 or AMX; "
-                        "fp32 elsewhere), no (fp32), bf16, fp16; channels-last in every case")
+                        "fp32 elsewhere), no (fp32), bf16, fp16; channels-last on GPUs and CPUs")
     r.add_argument("--compile", action="store_true",
                    help="torch.compile the net: for many images on a GPU (about 1.8x the default's speed on an "
                         "H100 after compiling for under a minute, once per tile shape)")
