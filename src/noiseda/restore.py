@@ -73,7 +73,8 @@ def restore_paths(
     net = for_inference(net, device, precision, compile)
     done, failed = 0, []
     with torch.inference_mode():
-        numerics = getattr(net, "precision", "no").replace("no", "fp32")  # what auto resolved to
+        resolved = getattr(net, "precision", "no")  # what auto resolved to
+        numerics = "fp32" if resolved == "no" else resolved
         for src, dst in tqdm(jobs, disable=not progress, desc=f"restore ({numerics})", unit="img"):
             if skip_existing and dst.exists():
                 continue
