@@ -41,13 +41,13 @@ def levin_pairs(root: Path, out: Path) -> Path:
 
 def real_sheet(folder: Path, nets: dict, device: str, path: Path, count: int = 6, crop: int = 256) -> None:
     """Centre crops of the first real photos: input | each method (no ground truth exists)."""
-    from noiseda.data.datasets import ImageStore, list_images
+    from noiseda.data.datasets import list_images, load_tensor
     from noiseda.infer import restore_tensor
     from noiseda.sheet import contact_sheet
 
     rows = []
     for p in list_images([str(folder)], "real")[:count]:
-        x = ImageStore([p], False)[0]
+        x = load_tensor(p)
         _, h, w = x.shape
         top, left = max(0, (h - crop) // 2), max(0, (w - crop) // 2)
         x = x[:, top:top + crop, left:left + crop]

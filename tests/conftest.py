@@ -19,6 +19,12 @@ TINY = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    """Decoded-image and dataset caches go to a temporary folder, never the user's ~/.cache."""
+    monkeypatch.setenv("NOISEDA_CACHE", str(tmp_path_factory.mktemp("noiseda-cache")))
+
+
 def write_images(folder: Path, n: int, size=(24, 28), seed: int = 0, suffix: str = ".png", noise: float = 0.0):
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)

@@ -1,10 +1,16 @@
 """The training sample stream: seeded, worker-independent, pairs aligned, domains independent."""
 
+import numpy as np
+import pytest
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader
 
-from noiseda.data.datasets import ImageStore, StepBatches, TrainSamples, list_images
+from noiseda.data.datasets import (
+    ImageStore, StepBatches, TrainSamples, decoded_cache_dir, list_images, load_tensor, random_crop,
+)
 from noiseda.degrade import DEGRADATIONS
+from noiseda.errors import NoisedaError
 
 from conftest import write_images
 
@@ -91,3 +97,71 @@ def test_flist_files(tmp_path):
     flist.write_text("imgs/missing.png\n")
     with pytest.raises(NoisedaError, match="line 1: no such file"):
         list_images([str(flist)], "x")
+
+
+def _batches(ds, steps=3, workers=0):
+    return list(DataLoader(ds, batch_sampler=StepBatches(0, 4, steps=steps), num_workers=workers))
+
+
+def test_cache_modes_give_identical_samples(tmp_path):
+    """memory, disk and none differ in where decoded pixels live, never in what a sample holds;
+    16-bit and gray images keep their exact values too."""
+    from noiseda.data.io import Picture, write_image
+
+    files = write_images(tmp_path / "c", 2, size=(30, 34))
+    rng = np.random.default_rng(0)
+    write_image(tmp_path / "c" / "deep.png", Picture(rng.integers(0, 65536, (30, 34, 3)).astype(np.float32) / 65535, None, 16))
+    Image.fromarray(rng.integers(0, 256, (30, 34), dtype=np.uint8)).save(tmp_path / "c" / "gray.png")
+    paths = files + [tmp_path / "c" / "deep.png", tmp_path / "c" / "gray.png"]
+    runs = {}
+    for mode in ("memory", "disk", "none"):
+        store = ImageStore(paths, mode)
+        store.check_readable()
+        runs[mode] = _batches(TrainSamples(16, 0, clean=store, real=ImageStore(paths[::-1], mode)))
+        for i, p in enumerate(paths):
+            assert torch.equal(store[i], load_tensor(p)), (mode, p.name)
+    assert {ImageStore(paths, "memory").stored(i).dtype.name for i in range(4)} == {"uint8", "uint16"}
+    for mode in ("disk", "none"):
+        for a, b in zip(runs["memory"], runs[mode]):
+            assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_disk_cache_is_written_once_and_follows_file_changes(tmp_path):
+    import os
+
+    files = write_images(tmp_path / "c", 2, size=(20, 22))
+    ImageStore(files, "disk").check_readable()
+    cached = sorted(decoded_cache_dir().glob("*.npy"))
+    assert cached and not list(decoded_cache_dir().glob(".*.tmp"))
+    stamp = {f: f.stat().st_mtime_ns for f in cached}
+    ImageStore(files, "disk").check_readable()  # a second run reads, never rewrites
+    assert {f: f.stat().st_mtime_ns for f in cached} == stamp
+    # a changed source file gets a new cache entry, with the new pixels
+    Image.fromarray(np.zeros((20, 22, 3), np.uint8)).save(files[0])
+    os.utime(files[0], ns=(1, 1))
+    store = ImageStore(files, "disk")
+    assert store[0].abs().max() == 0
+    assert isinstance(store.stored(1), np.memmap)
+
+
+def test_disk_cache_without_space_fails_in_one_line(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    files = write_images(tmp_path / "c", 1)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(10, 10, 0))
+    with pytest.raises(NoisedaError, match="data.cache=disk: .* GiB free") as err:
+        ImageStore(files, "disk").check_readable()
+    assert "\n" not in str(err.value)
+    assert not list(decoded_cache_dir().glob("*.npy"))
+
+
+def test_crops_of_images_smaller_than_the_patch_are_edge_padded(tmp_path):
+    (f,) = write_images(tmp_path / "s", 1, size=(10, 12))
+    store = ImageStore([f], "memory")
+    (crop,) = random_crop([store.stored(0)], 16, torch.Generator().manual_seed(0))
+    full = load_tensor(f)
+    assert crop.shape == (3, 16, 16)
+    assert torch.equal(crop[:, :10, :12], full)
+    assert torch.equal(crop[:, 10:, :12], full[:, -1:, :].expand(3, 6, 12))

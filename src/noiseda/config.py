@@ -73,7 +73,7 @@ class DataConfig:
     val_pairs: Optional[str] = None  # folder with input/target subfolders (e.g. noisy/ clean/)
     val_max_images: int = 0  # 0: all
     patch_size: int = 128
-    cache: bool = True  # keep decoded images in memory (small sets)
+    cache: str = "memory"  # memory | disk (memory-mapped decoded files, for big sets) | none
     workers: int = 0
 
 
@@ -164,8 +164,16 @@ def _from_dict(cls: type, data: Any, where: str) -> Any:
     return cls(**kwargs)
 
 
+def _upgrade(data: dict) -> dict:
+    """Values written by earlier versions: ``data.cache`` was a bool (true: memory, false: none)."""
+    d = data.get("data") if isinstance(data, dict) else None
+    if isinstance(d, dict) and isinstance(d.get("cache"), bool):
+        data = {**data, "data": {**d, "cache": "memory" if d["cache"] else "none"}}
+    return data
+
+
 def config_from_dict(data: dict) -> Config:
-    cfg = _from_dict(Config, data or {}, "")
+    cfg = _from_dict(Config, _upgrade(data or {}), "")
     validate(cfg)
     return cfg
 
@@ -245,6 +253,8 @@ def validate(cfg: Config) -> None:
         raise NoisedaError(f"config data.sigma_range: expected [min, max] >= 0, got {d.sigma_range}")
     if d.degrade_on not in ("loader", "device"):
         raise NoisedaError(f"config data.degrade_on: expected loader|device, got {d.degrade_on!r}")
+    if d.cache not in ("memory", "disk", "none"):
+        raise NoisedaError(f"config data.cache: expected memory|disk|none, got {d.cache!r}")
     if d.degrade_on == "device" and not d.clean:
         raise NoisedaError("config data.degrade_on=device degrades data.clean images: set data.clean")
     if d.patch_size < 8 or d.patch_size % 8:

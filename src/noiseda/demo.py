@@ -80,7 +80,7 @@ def make_demo_data(root: Path) -> None:
 
 def run_demo(out: str | Path = "noiseda-demo", steps: Optional[int] = None, progress: bool = True) -> dict:
     from noiseda.checkpoint import load_restorer
-    from noiseda.data.datasets import ImageStore, load_pairs
+    from noiseda.data.datasets import load_pairs, load_tensor
     from noiseda.evaluate import summarize
     from noiseda.infer import restore_tensor
     from noiseda.metrics import psnr, ssim
@@ -117,7 +117,7 @@ def run_demo(out: str | Path = "noiseda-demo", steps: Optional[int] = None, prog
     grid = []
     with torch.inference_mode():
         for x_path, y_path in pairs:
-            x, y = ImageStore([x_path], False)[0], ImageStore([y_path], False)[0]
+            x, y = load_tensor(x_path), load_tensor(y_path)
             outs = {"input": x, **{m: restore_tensor(net, x, tile=None).clamp(0, 1) for m, net in results.items()}}
             for m, img in outs.items():
                 rows[m].append({"image": x_path.name, "psnr": psnr(img, y), "ssim": ssim(img, y)})

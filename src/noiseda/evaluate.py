@@ -13,7 +13,7 @@ from typing import Callable, Optional, Sequence
 import torch
 
 from noiseda.checkpoint import load_restorer
-from noiseda.data.datasets import ImageStore, load_pairs
+from noiseda.data.datasets import load_pairs, load_tensor
 from noiseda.data.io import Picture, write_atomic, write_image
 from noiseda.errors import NoisedaError
 from noiseda.infer import for_inference, restore_safely
@@ -34,7 +34,7 @@ def score_pairs(
 
     rows = []
     for i, (x_path, y_path) in enumerate(load_pairs(pairs_dir, f"pairs {pairs_dir}")):
-        x, y = ImageStore([x_path], False)[0], ImageStore([y_path], False)[0]
+        x, y = load_tensor(x_path), load_tensor(y_path)
         if x.shape != y.shape:
             raise NoisedaError(f"size mismatch: {x_path} {tuple(x.shape)} vs {y_path} {tuple(y.shape)}")
         out = restore_safely(net, x, spec["value_range"], tile, 32, device)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import os
+import shutil
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -129,31 +131,116 @@ def load_pairs(folder: str | Path, what: str = "pairs") -> list[tuple[Path, Path
     return match_pairs([str(i)], [str(t)], what)
 
 
-class ImageStore:
-    """Decoded RGB images as float32 CxHxW tensors in [0, 1], optionally cached in memory."""
+CACHE_MODES = ("memory", "disk", "none")
 
-    def __init__(self, paths: Sequence[Path], cache: bool = True):
+
+def _as_stored(pixels: np.ndarray, bit_depth: int) -> np.ndarray:
+    """Decoded [0, 1] pixels back to the file's own integers (exact: they came from them), so
+    a cache holds 1 byte per value for 8-bit images instead of float32's 4."""
+    if bit_depth == 8:
+        return np.rint(pixels * 255.0).astype(np.uint8)
+    if bit_depth == 16:
+        return np.rint(pixels * 65535.0).astype(np.uint16)
+    return np.ascontiguousarray(pixels, dtype=np.float32)
+
+
+_SCALE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0, np.dtype(np.float32): 1.0}
+
+
+def to_tensor(stored: np.ndarray) -> torch.Tensor:
+    """Stored HxWx3 integers (or floats) -> float32 3xHxW in [0, 1]; the same values as
+    decoding to floats directly (one correctly rounded division either way)."""
+    arr = stored if stored.flags.writeable else np.array(stored)  # memory maps are read-only
+    t = torch.from_numpy(arr).permute(2, 0, 1).to(torch.float32, memory_format=torch.contiguous_format, copy=True)
+    scale = _SCALE[stored.dtype]
+    return t.div_(scale) if scale != 1.0 else t
+
+
+def load_tensor(path: Path) -> torch.Tensor:
+    """One image as float32 3xHxW in [0, 1] (gray is replicated)."""
+    return torch.from_numpy(np.ascontiguousarray(read_image(path).rgb)).permute(2, 0, 1).contiguous()
+
+
+def decoded_cache_dir() -> Path:
+    return Path(os.environ.get("NOISEDA_CACHE", Path.home() / ".cache" / "noiseda")) / "decoded"
+
+
+class ImageStore:
+    """Training images, as HxWx3 arrays in the file's own sample type (uint8, uint16, float32).
+
+    ``cache``:
+    - ``memory``: decoded once, kept in this process (forked loader workers share it);
+    - ``disk``: decoded once into raw ``.npy`` files under ``$NOISEDA_CACHE/decoded`` (keyed by
+      path, size and modification time) and memory-mapped, so a crop reads only its own rows
+      and every process on a machine shares the OS page cache: for sets too big for memory;
+    - ``none``: decoded again for every sample (slow for large images: see ``noiseda prepare``).
+    """
+
+    def __init__(self, paths: Sequence[Path], cache: str = "memory"):
+        if cache not in CACHE_MODES:
+            raise ValueError(f"cache must be one of {CACHE_MODES}, got {cache!r}")
         self.paths = list(paths)
-        self._cache: dict[int, torch.Tensor] = {} if cache else None
+        self.mode = cache
+        self._memory: dict[int, np.ndarray] = {}
+        self._files: dict[int, Path] = {}
 
     def __len__(self) -> int:
         return len(self.paths)
 
+    def _decode(self, i: int) -> np.ndarray:
+        pic = read_image(self.paths[i])
+        return _as_stored(pic.rgb, pic.bit_depth)
+
+    def _disk_file(self, i: int) -> Path:
+        f = self._files.get(i)
+        if f is None:
+            src = self.paths[i].resolve()
+            st = src.stat()
+            key = hashlib.blake2b(f"{src}:{st.st_size}:{st.st_mtime_ns}".encode(), digest_size=12).hexdigest()
+            f = self._files[i] = decoded_cache_dir() / f"{key}.npy"
+        return f
+
+    def stored(self, i: int) -> np.ndarray:
+        """Image i as stored (a read-only memory map in ``disk`` mode)."""
+        if self.mode == "memory":
+            if i not in self._memory:
+                self._memory[i] = self._decode(i)
+            return self._memory[i]
+        if self.mode == "disk":
+            f = self._disk_file(i)
+            if not f.is_file():
+                self._write_disk(i, f)
+            return np.load(f, mmap_mode="r")
+        return self._decode(i)
+
     def __getitem__(self, i: int) -> torch.Tensor:
-        if self._cache is not None and i in self._cache:
-            return self._cache[i]
-        t = torch.from_numpy(np.ascontiguousarray(read_image(self.paths[i]).rgb)).permute(2, 0, 1).contiguous()
-        if self._cache is not None:
-            self._cache[i] = t
-        return t
+        """Image i as float32 3xHxW in [0, 1]."""
+        return to_tensor(self.stored(i))
+
+    def _write_disk(self, i: int, f: Path) -> None:
+        arr = self._decode(i)
+        f.parent.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(f.parent).free
+        if free < arr.nbytes + (1 << 30):  # keep 1 GiB free for everything else
+            raise NoisedaError(
+                f"data.cache=disk: {f.parent} has {free / 2**30:.1f} GiB free, too little for the decoded images; "
+                "point NOISEDA_CACHE at a larger disk, or set data.cache=none"
+            )
+        tmp = f.with_name(f".{f.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "wb") as fh:
+                np.save(fh, arr)
+            os.replace(tmp, f)  # atomic: other processes see a whole file or none
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def check_readable(self) -> None:
-        """Decode every image once, so a corrupt file fails before training starts."""
+        """Decode every image once (filling the cache), so a corrupt file fails before training."""
         for i in range(len(self)):
-            if self._cache is not None:
-                self[i]  # decodes and caches
-            else:
+            if self.mode == "none":
                 read_image(self.paths[i])
+            else:
+                self.stored(i)
 
 
 def derive_seed(*parts) -> int:
@@ -165,16 +252,17 @@ def generator(*parts) -> torch.Generator:
     return torch.Generator().manual_seed(derive_seed(*parts))
 
 
-def random_crop(images: Sequence[torch.Tensor], size: int, g: torch.Generator) -> list[torch.Tensor]:
-    """One crop window for all images (which share a size); small images are padded first."""
-    _, h, w = images[0].shape
+def random_crop(images: Sequence[np.ndarray], size: int, g: torch.Generator) -> list[torch.Tensor]:
+    """One crop window for all stored images (which share a size), as float32 3 x size x size;
+    only the window is converted. Images smaller than ``size`` are padded (edge replicated)."""
+    h, w = images[0].shape[:2]
+    top = int(torch.randint(0, max(h, size) - size + 1, (), generator=g))
+    left = int(torch.randint(0, max(w, size) - size + 1, (), generator=g))
+    crops = [to_tensor(im[top : top + size, left : left + size]) for im in images]
     if h < size or w < size:
-        ph, pw = max(size - h, 0), max(size - w, 0)
-        images = [torch.nn.functional.pad(im[None], (0, pw, 0, ph), mode="replicate")[0] for im in images]
-        h, w = h + ph, w + pw
-    top = int(torch.randint(0, h - size + 1, (), generator=g))
-    left = int(torch.randint(0, w - size + 1, (), generator=g))
-    return [im[:, top : top + size, left : left + size] for im in images]
+        pad = (0, max(size - w, 0), 0, max(size - h, 0))
+        crops = [torch.nn.functional.pad(c[None], pad, mode="replicate")[0] for c in crops]
+    return crops
 
 
 def dihedral(images: Sequence[torch.Tensor], g: torch.Generator) -> list[torch.Tensor]:
@@ -237,19 +325,19 @@ class TrainSamples(Dataset):
         g = generator(self.seed, "sample", i)
         j = self.syn.index(i)
         if self.pairs is not None:
-            x, y = self.pairs[0][j], self.pairs[1][j]
+            x, y = self.pairs[0].stored(j), self.pairs[1].stored(j)
             if x.shape != y.shape:
                 raise NoisedaError(f"pair size mismatch: {self.pairs[0].paths[j]} vs {self.pairs[1].paths[j]}")
             x, y = dihedral(random_crop([x, y], self.size, g), g)
         else:
-            (y,) = dihedral(random_crop([self.clean[j]], self.size, g), g)
+            (y,) = dihedral(random_crop([self.clean.stored(j)], self.size, g), g)
             x = self.degrade(y, g) if self.degrade is not None else None
         sample = {"syn_gt": y.contiguous()}
         if x is not None:
             sample["syn_in"] = x.contiguous()
         for key, stream in (("real", self.real), ("ref", self.reference)):
             if stream is not None:
-                (im,) = dihedral(random_crop([stream.store[stream.index(i)]], self.size, g), g)
+                (im,) = dihedral(random_crop([stream.store.stored(stream.index(i))], self.size, g), g)
                 sample[key] = im.contiguous()
         return sample
 

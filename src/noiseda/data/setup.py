@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from noiseda.config import Config
-from noiseda.data.datasets import ImageStore, TrainSamples, list_images, load_pairs, match_pairs
+from noiseda.data.datasets import ImageStore, TrainSamples, list_images, load_pairs, load_tensor, match_pairs
 from noiseda.degrade import compose
 from noiseda.errors import NoisedaError
 
@@ -43,18 +43,16 @@ def build_samples(cfg: Config, needs_real: bool, needs_reference: bool) -> Train
         else:
             stores["reference"] = stores["clean"] if "clean" in stores else stores["pairs"][1]
     samples = TrainSamples(d.patch_size, cfg.train.seed, **stores)
-    if d.cache:
+    if d.cache != "none":  # decode everything now: fills the cache, and a corrupt file fails before step 1
         for key in ("clean", "real", "reference"):
             if stores.get(key) is not None:
                 stores[key].check_readable()
         if "pairs" in stores:
             inputs, targets = stores["pairs"]
             for i in range(len(inputs)):
-                if inputs[i].shape != targets[i].shape:
-                    raise NoisedaError(
-                        f"data.pairs: size mismatch {inputs.paths[i]} {tuple(inputs[i].shape)} "
-                        f"vs {targets.paths[i]} {tuple(targets[i].shape)}"
-                    )
+                a, b = inputs.stored(i).shape, targets.stored(i).shape
+                if a != b:
+                    raise NoisedaError(f"data.pairs: size mismatch {inputs.paths[i]} {a[:2]} vs {targets.paths[i]} {b[:2]}")
     return samples
 
 
@@ -66,7 +64,7 @@ def load_validation(cfg: Config) -> list[tuple[str, torch.Tensor, torch.Tensor]]
         pairs = pairs[: cfg.data.val_max_images]
     out = []
     for x, y in pairs:
-        xi, yi = ImageStore([x], False)[0], ImageStore([y], False)[0]
+        xi, yi = load_tensor(x), load_tensor(y)
         if xi.shape != yi.shape:
             raise NoisedaError(f"data.val_pairs: size mismatch {x} {tuple(xi.shape)} vs {y} {tuple(yi.shape)}")
         out.append((x.name, xi, yi))
