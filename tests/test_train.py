@@ -9,6 +9,7 @@ from safetensors.torch import load_file
 from noiseda.adapt import METHODS
 from noiseda.adapt.vanilla import Vanilla
 from noiseda.cli import main
+from noiseda.data.datasets import decoded_cache_dir
 from noiseda.errors import NoisedaError
 from noiseda.train import train
 
@@ -128,7 +129,7 @@ def test_two_process_data_parallel_on_cpu(dataset, tmp_path):
     args = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
             "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
             "-m", "noiseda", "train", "--out", str(tmp_path / "ddp"), "--no-progress"]
-    for s in TINY + data_overrides(dataset):
+    for s in TINY + data_overrides(dataset) + ["data.cache=disk"]:
         args += ["--set", s]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -136,6 +137,23 @@ def test_two_process_data_parallel_on_cpu(dataset, tmp_path):
     first = json.loads((tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()[0])
     assert first["info/world_size"] == 2
     assert (tmp_path / "ddp" / "final" / "restorer.safetensors").is_file()
+    # both ranks read the decoded images that one of them wrote: 3 clean + 3 real
+    assert len(list(decoded_cache_dir().glob("*.npy"))) == 6
+
+
+def test_a_loader_bound_run_logs_its_wait_and_says_what_to_do(dataset, tmp_path, monkeypatch, capsys):
+    import time
+
+    from noiseda.data.datasets import TrainSamples
+
+    slow = TrainSamples.__getitem__
+    monkeypatch.setattr(TrainSamples, "__getitem__", lambda self, i: (time.sleep(0.05), slow(self, i))[1])
+    train(tiny_config(dataset, "train.val_every=100"), tmp_path / "run", progress=False)
+    logs = [json.loads(ln) for ln in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    waits = [r["train/data_wait"] for r in logs if "train/data_wait" in r]
+    assert len(waits) == 3 and all(0.3 < w <= 1.0 for w in waits)
+    err = capsys.readouterr()
+    assert (err.out + err.err).count("of the time went to waiting for training data") == 1
 
 
 @pytest.mark.parametrize("task, degradation", [("derain", "rain-streaks"), ("deblur", "shake-blur+awgn@0.5")])

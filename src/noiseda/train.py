@@ -137,7 +137,8 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
     torch.manual_seed(t.seed)  # initial weights depend on the seed only
     restorer = build_net(cfg.net.name, zero_init_last=cfg.net.zero_init_last, **net_kwargs(cfg))
     method = build_method(cfg, restorer)
-    samples = build_samples(cfg, method.needs_real, method.needs_reference)
+    with accelerator.local_main_process_first():  # data.cache=disk: one process per machine decodes
+        samples = build_samples(cfg, method.needs_real, method.needs_reference)
     degrade_batch = device_degradation(cfg)
     val_images = load_validation(cfg)
 
@@ -195,6 +196,8 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
     runner = StepRunner(accelerator, method, optimizer, ema, core.restorer)
     runner.nonfinite_total += nonfinite_total
     last_log, tic = start, time.perf_counter()
+    batches = _TimedIterator(loader)
+    hinted = False
 
     def save(step: int) -> None:
         if main:
@@ -211,7 +214,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
         accelerator.wait_for_everyone()
 
     step = start
-    for step, batch in enumerate(loader, start=start + 1):
+    for step, batch in enumerate(batches, start=start + 1):
         torch.manual_seed(derive_seed(t.seed, "step", step, rank))
         batch = {k: v.to(accelerator.device, non_blocking=True) for k, v in batch.items()}
         if degrade_batch is not None:  # synthesis on the device, seeded per (step, rank) like the rest
@@ -227,8 +230,14 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
             elapsed = time.perf_counter() - tic
             values = runner.flush()  # the one host sync per log interval
             max_run = values.pop("train/max_nonfinite_run")
+            waited = batches.take_seconds() / max(elapsed, 1e-9)
             values.update({"train/lambda": lam, "train/steps_per_s": (step - last_log) / max(elapsed, 1e-9),
-                           "train/ema_decay": ema.current_decay()})
+                           "train/ema_decay": ema.current_decay(), "train/data_wait": waited})
+            if waited > 0.3 and last_log > start and not hinted:  # not the first interval: workers start there
+                hinted = True
+                bar.write(f"note: {waited:.0%} of the time went to waiting for training data; raise data.workers "
+                          f"(now {cfg.data.workers}), use data.cache=memory or disk (now {cfg.data.cache}), "
+                          "or cut large images into patches with `noiseda prepare`")
             logger.log(step, values)
             bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in values.items()
                              if k in ("loss/total", "loss/sup", "loss/noise")} | {"lam": f"{lam:.3f}"})
@@ -270,6 +279,28 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
     logger.close()
     accelerator.end_training()
     return summary
+
+
+class _TimedIterator:
+    """Counts the seconds spent waiting for the next batch: with GPUs that work ahead of the
+    host, that is time the GPU may sit idle (``train/data_wait``, a fraction of wall time)."""
+
+    def __init__(self, iterable):
+        self._it, self._seconds = iter(iterable), 0.0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        tic = time.perf_counter()
+        try:
+            return next(self._it)
+        finally:
+            self._seconds += time.perf_counter() - tic
+
+    def take_seconds(self) -> float:
+        seconds, self._seconds = self._seconds, 0.0
+        return seconds
 
 
 def _scaler_state(accelerator) -> dict | None:
