@@ -116,7 +116,7 @@ def test_cache_modes_give_identical_samples(tmp_path):
     runs = {}
     for mode in ("memory", "disk", "none"):
         store = ImageStore(paths, mode)
-        store.check_readable()
+        store.load_all()
         runs[mode] = _batches(TrainSamples(16, 0, clean=store, real=ImageStore(paths[::-1], mode)))
         for i, p in enumerate(paths):
             assert torch.equal(store[i], load_tensor(p)), (mode, p.name)
@@ -130,11 +130,11 @@ def test_disk_cache_is_written_once_and_follows_file_changes(tmp_path):
     import os
 
     files = write_images(tmp_path / "c", 2, size=(20, 22))
-    ImageStore(files, "disk").check_readable()
+    ImageStore(files, "disk").load_all()
     cached = sorted(decoded_cache_dir().glob("*.npy"))
     assert cached and not list(decoded_cache_dir().glob(".*.tmp"))
     stamp = {f: f.stat().st_mtime_ns for f in cached}
-    ImageStore(files, "disk").check_readable()  # a second run reads, never rewrites
+    ImageStore(files, "disk").load_all()  # a second run reads, never rewrites
     assert {f: f.stat().st_mtime_ns for f in cached} == stamp
     # a changed source file gets a new cache entry, with the new pixels
     Image.fromarray(np.zeros((20, 22, 3), np.uint8)).save(files[0])
@@ -152,7 +152,7 @@ def test_disk_cache_without_space_fails_in_one_line(tmp_path, monkeypatch):
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(10, 10, 0))
     with pytest.raises(NoisedaError, match="data.cache=disk: .* GiB free") as err:
-        ImageStore(files, "disk").check_readable()
+        ImageStore(files, "disk").load_all()
     assert "\n" not in str(err.value)
     assert not list(decoded_cache_dir().glob("*.npy"))
 
@@ -165,3 +165,20 @@ def test_crops_of_images_smaller_than_the_patch_are_edge_padded(tmp_path):
     assert crop.shape == (3, 16, 16)
     assert torch.equal(crop[:, :10, :12], full)
     assert torch.equal(crop[:, 10:, :12], full[:, -1:, :].expand(3, 6, 12))
+
+
+@pytest.mark.parametrize("mode", ["memory", "disk"])
+def test_filling_the_cache_in_worker_processes_gives_the_same_images(tmp_path, mode):
+    files = write_images(tmp_path / "c", 5, size=(20, 22))
+    serial, parallel = ImageStore(files, mode), ImageStore(files, mode)
+    serial.load_all()
+    parallel.load_all(workers=2)
+    assert all(np.array_equal(serial.stored(i), parallel.stored(i)) for i in range(5))
+
+
+def test_a_corrupt_image_fails_the_parallel_fill_in_one_line(tmp_path):
+    files = write_images(tmp_path / "c", 3)
+    files[1].write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    with pytest.raises(NoisedaError, match="cannot read image .*img1.png") as err:
+        ImageStore(files, "disk").load_all(workers=2)
+    assert "\n" not in str(err.value)

@@ -138,7 +138,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
     restorer = build_net(cfg.net.name, zero_init_last=cfg.net.zero_init_last, **net_kwargs(cfg))
     method = build_method(cfg, restorer)
     with accelerator.local_main_process_first():  # data.cache=disk: one process per machine decodes
-        samples = build_samples(cfg, method.needs_real, method.needs_reference)
+        samples = build_samples(cfg, method.needs_real, method.needs_reference, progress=main and progress)
     degrade_batch = device_degradation(cfg)
     val_images = load_validation(cfg)
 

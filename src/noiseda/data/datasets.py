@@ -8,10 +8,12 @@ resuming at step k needs nothing but k.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import os
 import shutil
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -165,6 +167,31 @@ def decoded_cache_dir() -> Path:
     return Path(os.environ.get("NOISEDA_CACHE", Path.home() / ".cache" / "noiseda")) / "decoded"
 
 
+def _decode_stored(path: Path) -> np.ndarray:
+    pic = read_image(path)
+    return _as_stored(pic.rgb, pic.bit_depth)
+
+
+def _write_stored(job: tuple[Path, Path]) -> None:
+    """Decode one image into a raw ``.npy`` file, atomically: other processes see all or nothing."""
+    path, file = job
+    arr = _decode_stored(path)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(file.parent).free
+    if free < arr.nbytes + (1 << 30):  # keep 1 GiB free for everything else
+        raise NoisedaError(
+            f"data.cache=disk: {file.parent} has {free / 2**30:.1f} GiB free, too little for the decoded images; "
+            "point NOISEDA_CACHE at a larger disk, or set data.cache=none"
+        )
+    tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            np.save(fh, arr)
+        os.replace(tmp, file)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 class ImageStore:
     """Training images, as HxWx3 arrays in the file's own sample type (uint8, uint16, float32).
 
@@ -187,10 +214,6 @@ class ImageStore:
     def __len__(self) -> int:
         return len(self.paths)
 
-    def _decode(self, i: int) -> np.ndarray:
-        pic = read_image(self.paths[i])
-        return _as_stored(pic.rgb, pic.bit_depth)
-
     def _disk_file(self, i: int) -> Path:
         f = self._files.get(i)
         if f is None:
@@ -204,43 +227,39 @@ class ImageStore:
         """Image i as stored (a read-only memory map in ``disk`` mode)."""
         if self.mode == "memory":
             if i not in self._memory:
-                self._memory[i] = self._decode(i)
+                self._memory[i] = _decode_stored(self.paths[i])
             return self._memory[i]
         if self.mode == "disk":
             f = self._disk_file(i)
             if not f.is_file():
-                self._write_disk(i, f)
+                _write_stored((self.paths[i], f))
             return np.load(f, mmap_mode="r")
-        return self._decode(i)
+        return _decode_stored(self.paths[i])
 
     def __getitem__(self, i: int) -> torch.Tensor:
         """Image i as float32 3xHxW in [0, 1]."""
         return to_tensor(self.stored(i))
 
-    def _write_disk(self, i: int, f: Path) -> None:
-        arr = self._decode(i)
-        f.parent.mkdir(parents=True, exist_ok=True)
-        free = shutil.disk_usage(f.parent).free
-        if free < arr.nbytes + (1 << 30):  # keep 1 GiB free for everything else
-            raise NoisedaError(
-                f"data.cache=disk: {f.parent} has {free / 2**30:.1f} GiB free, too little for the decoded images; "
-                "point NOISEDA_CACHE at a larger disk, or set data.cache=none"
-            )
-        tmp = f.with_name(f".{f.name}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "wb") as fh:
-                np.save(fh, arr)
-            os.replace(tmp, f)  # atomic: other processes see a whole file or none
-        finally:
-            tmp.unlink(missing_ok=True)
+    def load_all(self, workers: int = 0, desc: Optional[str] = None) -> None:
+        """Fill the cache now, decoding in ``workers`` processes (a progress bar with ``desc``),
+        so a corrupt file fails before training starts. Nothing to do for ``cache=none``."""
+        if self.mode == "memory":
+            todo = [i for i in range(len(self)) if i not in self._memory]
+            fn, jobs = _decode_stored, [self.paths[i] for i in todo]
+        elif self.mode == "disk":
+            todo = [i for i in range(len(self)) if not self._disk_file(i).is_file()]
+            fn, jobs = _write_stored, [(self.paths[i], self._disk_file(i)) for i in todo]
+        else:
+            return
+        from tqdm import tqdm
 
-    def check_readable(self) -> None:
-        """Decode every image once (filling the cache), so a corrupt file fails before training."""
-        for i in range(len(self)):
-            if self.mode == "none":
-                read_image(self.paths[i])
-            else:
-                self.stored(i)
+        bar = tqdm(total=len(self), initial=len(self) - len(todo), desc=desc, disable=desc is None, unit="img")
+        with ProcessPoolExecutor(workers) if workers > 1 and len(todo) > 1 else contextlib.nullcontext() as pool:
+            for i, arr in zip(todo, pool.map(fn, jobs) if pool else map(fn, jobs)):
+                if self.mode == "memory":
+                    self._memory[i] = arr
+                bar.update(1)
+        bar.close()
 
 
 def derive_seed(*parts) -> int:

@@ -17,8 +17,9 @@ def device_degradation(cfg: Config):
     return compose(d.degradation, sigma_range=tuple(d.sigma_range)) if d.degrade_on == "device" else None
 
 
-def build_samples(cfg: Config, needs_real: bool, needs_reference: bool) -> TrainSamples:
-    """Check and index all training data; raises NoisedaError before anything is written."""
+def build_samples(cfg: Config, needs_real: bool, needs_reference: bool, progress: bool = False) -> TrainSamples:
+    """Check and index all training data, filling the decoded-image cache (in ``data.workers``
+    processes); raises NoisedaError before anything is written."""
     d = cfg.data
     stores: dict = {}
     if sum(map(bool, (d.clean, d.pairs, d.pairs_input or d.pairs_target))) > 1:
@@ -44,9 +45,15 @@ def build_samples(cfg: Config, needs_real: bool, needs_reference: bool) -> Train
             stores["reference"] = stores["clean"] if "clean" in stores else stores["pairs"][1]
     samples = TrainSamples(d.patch_size, cfg.train.seed, **stores)
     if d.cache != "none":  # decode everything now: fills the cache, and a corrupt file fails before step 1
-        for key in ("clean", "real", "reference"):
-            if stores.get(key) is not None:
-                stores[key].check_readable()
+        named = {"data.clean": stores.get("clean"), "data.real": stores.get("real"),
+                 "data.reference": stores.get("reference")}
+        if "pairs" in stores:
+            named |= {"data.pairs (inputs)": stores["pairs"][0], "data.pairs (targets)": stores["pairs"][1]}
+        done = set()
+        for name, store in named.items():
+            if store is not None and id(store) not in done:  # the default reference set is data.clean
+                done.add(id(store))
+                store.load_all(d.workers, f"decoding {name} ({d.cache} cache)" if progress else None)
         if "pairs" in stores:
             inputs, targets = stores["pairs"]
             for i in range(len(inputs)):
