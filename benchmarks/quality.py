@@ -52,8 +52,16 @@ def common_settings(data: Path, preset: str, steps: int | None, extra: list[str]
         f"data.clean={data / 'clean'}",
         f"data.real={data / 'denoise' / 'real-unlabeled'}",
         "train.seed=0", "train.log_every=20", "train.checkpoint_every=100000", "train.val_every=100000",
-        "data.val_pairs=null", "data.cache=true", f"data.workers={0 if device == 'cpu' else 8}",
+        "data.val_pairs=null", "data.cache=memory", f"data.workers={0 if device == 'cpu' else 8}",
     ] + ([f"train.steps={steps}"] if steps else []) + extra
+
+
+def data_wait(run: Path) -> float | None:
+    """Mean fraction of time the run waited for data, over its log intervals after the first
+    (the first holds the loader workers' start-up)."""
+    logs = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines() if ln.strip()]
+    waits = [r["train/data_wait"] for r in logs if "train/data_wait" in r][1:]
+    return sum(waits) / len(waits) if waits else None
 
 
 def run_methods(data: Path, common: list[str], methods: list[str], runs: Path) -> tuple[dict, dict]:
@@ -79,7 +87,7 @@ def run_methods(data: Path, common: list[str], methods: list[str], runs: Path) -
         input_row = {"psnr": s["input_psnr"], "ssim": s["input_ssim"], "images": s["images"]}
         rows[method] = {"psnr": s["psnr"], "ssim": s["ssim"], "train_seconds": seconds,
                         "steps": cfg.train.steps, "steps_per_s": cfg.train.steps / seconds,
-                        **extra, "config": config_to_dict(cfg)}
+                        "data_wait": data_wait(run), **extra, "config": config_to_dict(cfg)}
         print(f"{method}: PSNR {s['psnr']:.2f} dB, SSIM {s['ssim']:.4f}, {seconds:.0f} s", flush=True)
     return rows, input_row
 

@@ -87,7 +87,7 @@ def main() -> None:
     y_channel = args.task == "derain"
     common = PRESETS[args.preset] + [
         "data.pairs=null", f"data.clean={split / 'train-clean'}", f"data.degradation={TASKS[args.task][0]}",
-        f"data.real={real or split / 'real'}", "data.val_pairs=null", "data.cache=true",
+        f"data.real={real or split / 'real'}", "data.val_pairs=null", "data.cache=memory",
         f"data.workers={0 if device == 'cpu' else 4}", "train.seed=0", "train.log_every=20",
         "train.checkpoint_every=100000", "train.val_every=100000",
     ] + ([f"train.steps={args.steps}"] if args.steps else []) + args.set

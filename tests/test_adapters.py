@@ -133,5 +133,5 @@ def test_training_from_adapters(tmp_path):
     _rename(write_images(d, 2), ["0001_NOISY_SRGB_010.PNG", "0001_GT_SRGB_010.PNG"])
     cfg = load_config("deblur", TINY + [f"data.pairs=gopro:{tmp_path / 'gopro'}",
                                         f"data.real=sidd-medium:{tmp_path / 'sidd'}", "data.val_pairs=null",
-                                        "data.cache=true", "data.workers=0"])
+                                        "data.cache=memory", "data.workers=0"])
     assert train(cfg, tmp_path / "run", progress=False)["steps"] == 6

@@ -34,3 +34,12 @@ def test_overrides_are_typed():
 def test_bad_values_name_the_key(override, message):
     with pytest.raises(NoisedaError, match=message.replace("[", r"\[")):
         load_config("tiny-cpu", [override])
+
+
+def test_data_cache_modes_and_the_old_boolean_values():
+    assert load_config(None, ["data.cache=disk"]).data.cache == "disk"
+    # configs saved by earlier versions (a run's config.yaml) said true/false
+    assert load_config(None, ["data.cache=true"]).data.cache == "memory"
+    assert load_config(None, ["data.cache=false"]).data.cache == "none"
+    with pytest.raises(NoisedaError, match=r"data.cache: expected memory\|disk\|none, got .disc."):
+        load_config(None, ["data.cache=disc"])

@@ -19,7 +19,7 @@ def test_task_config_trains_on_a_simulated_split(tmp_path, task, capsys):
     assert all(groups) and not (groups[0] & groups[1] or groups[0] & groups[2] or groups[1] & groups[2])
     args = ["train", "-c", task, "--out", str(tmp_path / "run"), "--no-progress"]
     for s in TINY + ["data.pairs=null", f"data.clean={split / 'train-clean'}", f"data.real={split / 'real'}",
-                     f"data.val_pairs={split / 'test'}", "data.cache=true", "data.workers=0",
+                     f"data.val_pairs={split / 'test'}", "data.cache=memory", "data.workers=0",
                      f"data.degradation={info['synthetic']}"]:
         args += ["--set", s]
     assert main(args) == 0, capsys.readouterr().err
