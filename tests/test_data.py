@@ -144,6 +144,15 @@ def test_disk_cache_is_written_once_and_follows_file_changes(tmp_path):
     assert isinstance(store.stored(1), np.memmap)
 
 
+def test_a_damaged_disk_cache_file_is_decoded_again(tmp_path):
+    files = write_images(tmp_path / "c", 1, size=(20, 22))
+    ImageStore(files, "disk").load_all()
+    (cached,) = decoded_cache_dir().glob("*.npy")
+    cached.write_bytes(cached.read_bytes()[:100])  # truncated by something other than noiseda
+    assert torch.equal(ImageStore(files, "disk")[0], load_tensor(files[0]))
+    assert cached.stat().st_size > 100
+
+
 def test_disk_cache_without_space_fails_in_one_line(tmp_path, monkeypatch):
     import shutil
     from collections import namedtuple

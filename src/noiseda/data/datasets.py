@@ -13,6 +13,7 @@ import glob
 import hashlib
 import os
 import shutil
+import socket
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -183,7 +184,7 @@ def _write_stored(job: tuple[Path, Path]) -> None:
             f"data.cache=disk: {file.parent} has {free / 2**30:.1f} GiB free, too little for the decoded images; "
             "point NOISEDA_CACHE at a larger disk, or set data.cache=none"
         )
-    tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
+    tmp = file.with_name(f".{file.name}.{socket.gethostname()}.{os.getpid()}.tmp")  # unique on a shared disk
     try:
         with open(tmp, "wb") as fh:
             np.save(fh, arr)
@@ -233,7 +234,11 @@ class ImageStore:
             f = self._disk_file(i)
             if not f.is_file():
                 _write_stored((self.paths[i], f))
-            return np.load(f, mmap_mode="r")
+            try:
+                return np.load(f, mmap_mode="r")
+            except (ValueError, OSError, EOFError):  # damaged outside our atomic writes: decode it again
+                _write_stored((self.paths[i], f))
+                return np.load(f, mmap_mode="r")
         return _decode_stored(self.paths[i])
 
     def __getitem__(self, i: int) -> torch.Tensor:
