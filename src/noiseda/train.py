@@ -235,9 +235,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
                            "train/ema_decay": ema.current_decay(), "train/data_wait": waited})
             if waited > 0.3 and last_log > start and not hinted:  # not the first interval: workers start there
                 hinted = True
-                bar.write(f"note: {waited:.0%} of the time went to waiting for training data; raise data.workers "
-                          f"(now {cfg.data.workers}), use data.cache=memory or disk (now {cfg.data.cache}), "
-                          "or cut large images into patches with `noiseda prepare`")
+                bar.write(f"note: {waited:.0%} of the time went to waiting for training data; {_loader_advice(cfg)}")
             logger.log(step, values)
             bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in values.items()
                              if k in ("loss/total", "loss/sup", "loss/noise")} | {"lam": f"{lam:.3f}"})
@@ -279,6 +277,16 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
     logger.close()
     accelerator.end_training()
     return summary
+
+
+def _loader_advice(cfg: Config) -> str:
+    d = cfg.data
+    advice = f"raise data.workers (now {d.workers})"
+    if d.cache == "none":
+        return advice + ", set data.cache=memory or disk, or cut large images into patches with `noiseda prepare`"
+    if d.clean and d.degrade_on == "loader":
+        return advice + ", or synthesise the degradation on the device (data.degrade_on=device)"
+    return advice
 
 
 class _TimedIterator:
