@@ -191,3 +191,22 @@ def test_a_corrupt_image_fails_the_parallel_fill_in_one_line(tmp_path):
     with pytest.raises(NoisedaError, match="cannot read image .*img1.png") as err:
         ImageStore(files, "disk").load_all(workers=2)
     assert "\n" not in str(err.value)
+
+
+def test_a_memory_cache_that_cannot_fit_fails_before_decoding(tmp_path, monkeypatch):
+    from noiseda.config import load_config
+    from noiseda.data import setup
+
+    write_images(tmp_path / "c", 2, size=(20, 22))
+    write_images(tmp_path / "r", 2, size=(20, 22))
+    cfg = load_config(None, [f"data.clean={tmp_path / 'c'}", f"data.real={tmp_path / 'r'}", "data.patch_size=16"])
+    assert ImageStore(sorted((tmp_path / "c").iterdir())).decoded_bytes() == 2 * 20 * 22 * 3
+    monkeypatch.setattr(setup, "available_memory", lambda: 4000)  # the 4 images need 5280 bytes
+    load_all = ImageStore.load_all
+    monkeypatch.setattr(ImageStore, "load_all", lambda *a, **k: pytest.fail("decoded anyway"))
+    with pytest.raises(NoisedaError, match=r"data.cache=memory: .* set data.cache=disk") as err:
+        setup.build_samples(cfg, needs_real=True, needs_reference=False)
+    assert "\n" not in str(err.value)
+    monkeypatch.setattr(ImageStore, "load_all", load_all)
+    setup.build_samples(load_config(None, [f"data.clean={tmp_path / 'c'}", f"data.real={tmp_path / 'r'}",
+                                           "data.cache=disk"]), needs_real=True, needs_reference=False)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from noiseda.data.io import is_image, read_image
+from noiseda.data.io import is_image, png_bit_depth, read_image
 from noiseda.errors import NoisedaError
 
 INPUT_DIR_NAMES = ("noisy", "input", "degraded", "rain", "rainy", "blur", "blurry", "lq")
@@ -244,6 +244,23 @@ class ImageStore:
     def __getitem__(self, i: int) -> torch.Tensor:
         """Image i as float32 3xHxW in [0, 1]."""
         return to_tensor(self.stored(i))
+
+    def decoded_bytes(self) -> int:
+        """About what caching every image takes, from the file headers: 3 bytes per pixel, 6
+        for 16-bit PNG and TIFF. Unreadable headers count nothing (``load_all`` reports them)."""
+        from PIL import Image
+
+        total = 0
+        for path in self.paths:
+            try:
+                with Image.open(path) as im:
+                    w, h = im.size
+            except Exception:
+                continue
+            suffix = path.suffix.lower()
+            deep = suffix in (".tif", ".tiff") or (suffix == ".png" and png_bit_depth(path) == 16)
+            total += w * h * (6 if deep else 3)
+        return total
 
     def load_all(self, workers: int = 0, desc: Optional[str] = None) -> None:
         """Fill the cache now, decoding in ``workers`` processes (a progress bar with ``desc``),

@@ -68,7 +68,7 @@ def _split(arr: np.ndarray, scale: float) -> tuple[np.ndarray, Optional[np.ndarr
     raise ValueError(f"unsupported channel count {c}")
 
 
-def _png_bit_depth(path: Path) -> int:
+def png_bit_depth(path: Path) -> int:
     with open(path, "rb") as f:
         head = f.read(25)
     return head[24] if len(head) == 25 and head[:8] == b"\x89PNG\r\n\x1a\n" else 8
@@ -131,7 +131,7 @@ def read_image(path: str | Path) -> Picture:
         suffix = path.suffix.lower()
         if suffix in (".tif", ".tiff"):
             return _read_tiff(path)
-        if suffix == ".png" and _png_bit_depth(path) == 16:
+        if suffix == ".png" and png_bit_depth(path) == 16:
             return _read_png16(path)
         return _read_pillow(path)
     except NoisedaError:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import torch
 
 from noiseda.config import Config
@@ -49,11 +52,14 @@ def build_samples(cfg: Config, needs_real: bool, needs_reference: bool, progress
                  "data.reference": stores.get("reference")}
         if "pairs" in stores:
             named |= {"data.pairs (inputs)": stores["pairs"][0], "data.pairs (targets)": stores["pairs"][1]}
-        done = set()
+        unique: dict[int, tuple[str, ImageStore]] = {}
         for name, store in named.items():
-            if store is not None and id(store) not in done:  # the default reference set is data.clean
-                done.add(id(store))
-                store.load_all(d.workers, f"decoding {name} ({d.cache} cache)" if progress else None)
+            if store is not None:
+                unique.setdefault(id(store), (name, store))  # the default reference set is data.clean itself
+        if d.cache == "memory":
+            _check_memory([store for _, store in unique.values()])
+        for name, store in unique.values():
+            store.load_all(d.workers, f"decoding {name} ({d.cache} cache)" if progress else None)
         if "pairs" in stores:
             inputs, targets = stores["pairs"]
             for i in range(len(inputs)):
@@ -61,6 +67,33 @@ def build_samples(cfg: Config, needs_real: bool, needs_reference: bool, progress
                 if a != b:
                     raise NoisedaError(f"data.pairs: size mismatch {inputs.paths[i]} {a[:2]} vs {targets.paths[i]} {b[:2]}")
     return samples
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new allocations (Linux: MemAvailable), or None if unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _check_memory(stores: list[ImageStore]) -> None:
+    """data.cache=memory: fail before decoding when the images cannot fit (every process on this
+    machine holds its own copy), rather than be killed for memory halfway."""
+    available = available_memory()
+    if available is None:
+        return
+    processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    need = processes * sum(s.decoded_bytes() for s in stores)
+    if need > 0.8 * available:
+        raise NoisedaError(
+            f"data.cache=memory: the decoded training images need about {need / 2**30:.1f} GiB "
+            f"({processes} process(es) on this machine) and {available / 2**30:.1f} GiB is available; "
+            "set data.cache=disk"
+        )
 
 
 def load_validation(cfg: Config) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
