@@ -153,17 +153,52 @@ def test_a_damaged_disk_cache_file_is_decoded_again(tmp_path):
     assert cached.stat().st_size > 100
 
 
-def test_disk_cache_without_space_fails_in_one_line(tmp_path, monkeypatch):
+@pytest.mark.parametrize("room_for", [0, 1.5])
+def test_a_disk_cache_without_room_for_all_images_refuses_before_writing(tmp_path, monkeypatch, room_for):
     import shutil
     from collections import namedtuple
 
-    files = write_images(tmp_path / "c", 1)
+    files = write_images(tmp_path / "c", 3, size=(20, 22))
     usage = namedtuple("usage", "total used free")
-    monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(10, 10, 0))
-    with pytest.raises(NoisedaError, match="data.cache=disk: .* GiB free") as err:
+    free = (1 << 30) + int(room_for * 20 * 22 * 3)  # 1 GiB stays free for everything else
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(free, 0, free))
+    with pytest.raises(NoisedaError, match="data.cache=disk: .* need about .* GiB free") as err:
         ImageStore(files, "disk").load_all()
     assert "\n" not in str(err.value)
-    assert not list(decoded_cache_dir().glob("*.npy"))
+    assert not list(decoded_cache_dir().glob("*.npy")) and not list(decoded_cache_dir().glob(".*"))
+
+
+def test_an_unwritable_cache_folder_fails_in_one_line(tmp_path, monkeypatch):
+    (tmp_path / "not-a-folder").write_text("")
+    monkeypatch.setenv("NOISEDA_CACHE", str(tmp_path / "not-a-folder"))
+    files = write_images(tmp_path / "c", 1)
+    for fill in (lambda s: s.load_all(), lambda s: s[0]):  # up front, or on first use
+        with pytest.raises(NoisedaError, match="data.cache=disk: cannot write .*not-a-folder.* NOISEDA_CACHE") as err:
+            fill(ImageStore(files, "disk"))
+        assert "\n" not in str(err.value)
+
+
+def test_the_cache_size_estimate_reads_every_sample_type_from_headers(tmp_path):
+    import tifffile
+
+    from noiseda.data.datasets import _stored_bytes
+    from noiseda.data.io import Picture, write_image
+
+    rng = np.random.default_rng(0)
+    h, w = 6, 10
+    tifffile.imwrite(tmp_path / "f.tif", rng.random((h, w, 3), dtype=np.float32), photometric="rgb")
+    tifffile.imwrite(tmp_path / "u8.tif", rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+    tifffile.imwrite(tmp_path / "planar16.tif", rng.integers(0, 65536, (3, h, w), dtype=np.uint16),
+                     photometric="rgb", planarconfig="separate")
+    tifffile.imwrite(tmp_path / "gray-f.tif", rng.random((h, w), dtype=np.float32))
+    write_image(tmp_path / "deep.png", Picture(rng.random((h, w, 3)).astype(np.float32), None, 16))
+    Image.fromarray(rng.integers(0, 256, (h, w), dtype=np.uint8)).save(tmp_path / "gray.png")
+    Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(tmp_path / "rgb.jpg")
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    for name in ("f.tif", "u8.tif", "planar16.tif", "gray-f.tif", "deep.png", "gray.png", "rgb.jpg"):
+        store = ImageStore([tmp_path / name], "memory")
+        assert _stored_bytes(tmp_path / name) == store.stored(0).nbytes, name  # what the cache really holds
+    assert _stored_bytes(tmp_path / "broken.png") == 0
 
 
 def test_crops_of_images_smaller_than_the_patch_are_edge_padded(tmp_path):
@@ -208,5 +243,29 @@ def test_a_memory_cache_that_cannot_fit_fails_before_decoding(tmp_path, monkeypa
         setup.build_samples(cfg, needs_real=True, needs_reference=False)
     assert "\n" not in str(err.value)
     monkeypatch.setattr(ImageStore, "load_all", load_all)
+    setup.build_samples(cfg, needs_real=True, needs_reference=False, check_memory=False)  # another rank checked
     setup.build_samples(load_config(None, [f"data.clean={tmp_path / 'c'}", f"data.real={tmp_path / 'r'}",
                                            "data.cache=disk"]), needs_real=True, needs_reference=False)
+
+
+def test_available_memory_is_the_least_of_the_machine_and_the_container_limit(tmp_path):
+    from noiseda.data.setup import available_memory
+
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc/meminfo").write_text("MemTotal: 4000 kB\nMemAvailable: 3000 kB\n")
+    assert available_memory(tmp_path) == 3000 * 1024
+    cg = tmp_path / "sys/fs/cgroup"
+    cg.mkdir(parents=True)
+    (cg / "memory.max").write_text("max\n")  # v2, no limit
+    assert available_memory(tmp_path) == 3000 * 1024
+    (cg / "memory.max").write_text(f"{2000 * 1024}\n")
+    (cg / "memory.current").write_text(f"{1500 * 1024}\n")
+    (cg / "memory.stat").write_text(f"anon 1\ninactive_file {500 * 1024}\n")  # droppable page cache
+    assert available_memory(tmp_path) == 1000 * 1024
+    (cg / "memory.max").unlink()  # v1, limit far above the machine
+    (cg / "memory").mkdir()
+    (cg / "memory/memory.limit_in_bytes").write_text("9223372036854771712\n")
+    (cg / "memory/memory.usage_in_bytes").write_text("100\n")
+    (cg / "memory/memory.stat").write_text("total_inactive_file 0\n")
+    assert available_memory(tmp_path) == 3000 * 1024
+    assert available_memory(tmp_path / "nowhere") is None

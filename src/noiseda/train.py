@@ -137,8 +137,10 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
     torch.manual_seed(t.seed)  # initial weights depend on the seed only
     restorer = build_net(cfg.net.name, zero_init_last=cfg.net.zero_init_last, **net_kwargs(cfg))
     method = build_method(cfg, restorer)
-    with accelerator.local_main_process_first():  # data.cache=disk: one process per machine decodes
-        samples = build_samples(cfg, method.needs_real, method.needs_reference, progress=main and progress)
+    # data.cache=disk: one process per machine decodes; memory: the first checks that all fit.
+    with accelerator.local_main_process_first():
+        samples = build_samples(cfg, method.needs_real, method.needs_reference, progress=main and progress,
+                                check_memory=accelerator.is_local_main_process)
     degrade_batch = device_degradation(cfg)
     val_images = load_validation(cfg)
 
@@ -233,7 +235,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
             waited = batches.take_seconds() / max(elapsed, 1e-9)
             values.update({"train/lambda": lam, "train/steps_per_s": (step - last_log) / max(elapsed, 1e-9),
                            "train/ema_decay": ema.current_decay(), "train/data_wait": waited})
-            if waited > 0.3 and last_log > start and not hinted:  # not the first interval: workers start there
+            if waited > 0.3 and last_log > start and not hinted and main:  # not the first interval: workers start there
                 hinted = True
                 bar.write(f"note: {waited:.0%} of the time went to waiting for training data; {_loader_advice(cfg)}")
             logger.log(step, values)

@@ -13,7 +13,7 @@ import glob
 import hashlib
 import os
 import shutil
-import socket
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -173,24 +173,69 @@ def _decode_stored(path: Path) -> np.ndarray:
     return _as_stored(pic.rgb, pic.bit_depth)
 
 
+def _cache_error(folder: Path, exc: OSError) -> NoisedaError:
+    return NoisedaError(
+        f"data.cache=disk: cannot write the decoded-image cache in {folder} ({exc.strerror or exc}); "
+        "point NOISEDA_CACHE at a writable folder with room, or set data.cache=none"
+    )
+
+
+def _check_free(folder: Path, need: int) -> None:
+    free = shutil.disk_usage(folder).free
+    if free < need + (1 << 30):  # keep 1 GiB free for everything else
+        raise NoisedaError(
+            f"data.cache=disk: the decoded images need about {need / 2**30:.1f} GiB and {folder} has "
+            f"{free / 2**30:.1f} GiB free; point NOISEDA_CACHE at a larger disk, or set data.cache=none"
+        )
+
+
 def _write_stored(job: tuple[Path, Path]) -> None:
     """Decode one image into a raw ``.npy`` file, atomically: other processes see all or nothing."""
     path, file = job
     arr = _decode_stored(path)
-    file.parent.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(file.parent).free
-    if free < arr.nbytes + (1 << 30):  # keep 1 GiB free for everything else
-        raise NoisedaError(
-            f"data.cache=disk: {file.parent} has {free / 2**30:.1f} GiB free, too little for the decoded images; "
-            "point NOISEDA_CACHE at a larger disk, or set data.cache=none"
-        )
-    tmp = file.with_name(f".{file.name}.{socket.gethostname()}.{os.getpid()}.tmp")  # unique on a shared disk
+    tmp = None
     try:
-        with open(tmp, "wb") as fh:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        _check_free(file.parent, arr.nbytes)  # others may be filling the same disk
+        fd, tmp = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".tmp", dir=file.parent)
+        with os.fdopen(fd, "wb") as fh:
             np.save(fh, arr)
         os.replace(tmp, file)
+    except OSError as exc:
+        raise _cache_error(file.parent, exc) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _stored_bytes(path: Path) -> int:
+    """What ``_as_stored`` will make of an image, from its header alone: 3 values per pixel
+    (gray is replicated), 1 byte each for 8-bit, 2 for 16-bit, 4 for float samples; 0 when
+    the header cannot be read (decoding reports the file)."""
+    from PIL import Image
+
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".tif", ".tiff"):
+            import tifffile
+
+            with tifffile.TiffFile(str(path)) as tif:
+                series = tif.series[0]
+                shape, dtype = series.shape, np.dtype(series.dtype)
+            if len(shape) == 3 and shape[0] in (1, 3, 4) and shape[2] not in (1, 2, 3, 4):
+                shape = shape[1:]  # planar (CxHxW), as _read_tiff reads it
+            h, w = shape[:2]
+            size = 4 if dtype.kind == "f" else dtype.itemsize
+        elif suffix == ".png" and png_bit_depth(path) == 16:
+            with Image.open(path) as im:
+                (w, h), size = im.size, 2
+        else:
+            with Image.open(path) as im:
+                w, h = im.size
+                size = {"F": 4, "I": 2}.get(im.mode, 2 if im.mode.startswith("I;16") else 1)
+    except Exception:
+        return 0
+    return int(h) * int(w) * 3 * size
 
 
 class ImageStore:
@@ -245,22 +290,9 @@ class ImageStore:
         """Image i as float32 3xHxW in [0, 1]."""
         return to_tensor(self.stored(i))
 
-    def decoded_bytes(self) -> int:
-        """About what caching every image takes, from the file headers: 3 bytes per pixel, 6
-        for 16-bit PNG and TIFF. Unreadable headers count nothing (``load_all`` reports them)."""
-        from PIL import Image
-
-        total = 0
-        for path in self.paths:
-            try:
-                with Image.open(path) as im:
-                    w, h = im.size
-            except Exception:
-                continue
-            suffix = path.suffix.lower()
-            deep = suffix in (".tif", ".tiff") or (suffix == ".png" and png_bit_depth(path) == 16)
-            total += w * h * (6 if deep else 3)
-        return total
+    def decoded_bytes(self, indices: Optional[Sequence[int]] = None) -> int:
+        """About what caching the images (all, or ``indices``) takes, from the file headers."""
+        return sum(_stored_bytes(self.paths[i]) for i in (range(len(self)) if indices is None else indices))
 
     def load_all(self, workers: int = 0, desc: Optional[str] = None) -> None:
         """Fill the cache now, decoding in ``workers`` processes (a progress bar with ``desc``),
@@ -271,6 +303,13 @@ class ImageStore:
         elif self.mode == "disk":
             todo = [i for i in range(len(self)) if not self._disk_file(i).is_file()]
             fn, jobs = _write_stored, [(self.paths[i], self._disk_file(i)) for i in todo]
+            if todo:  # refuse now rather than fill the disk and fail halfway
+                folder = decoded_cache_dir()
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise _cache_error(folder, exc) from None
+                _check_free(folder, self.decoded_bytes(todo))
         else:
             return
         from tqdm import tqdm

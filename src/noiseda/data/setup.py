@@ -20,9 +20,13 @@ def device_degradation(cfg: Config):
     return compose(d.degradation, sigma_range=tuple(d.sigma_range)) if d.degrade_on == "device" else None
 
 
-def build_samples(cfg: Config, needs_real: bool, needs_reference: bool, progress: bool = False) -> TrainSamples:
+def build_samples(
+    cfg: Config, needs_real: bool, needs_reference: bool, progress: bool = False, check_memory: bool = True
+) -> TrainSamples:
     """Check and index all training data, filling the decoded-image cache (in ``data.workers``
-    processes); raises NoisedaError before anything is written."""
+    processes); raises NoisedaError before anything is written. ``check_memory``: whether this
+    process checks that ``data.cache=memory`` fits for all processes on the machine (the first
+    of them, before any has decoded)."""
     d = cfg.data
     stores: dict = {}
     if sum(map(bool, (d.clean, d.pairs, d.pairs_input or d.pairs_target))) > 1:
@@ -56,7 +60,7 @@ def build_samples(cfg: Config, needs_real: bool, needs_reference: bool, progress
         for name, store in named.items():
             if store is not None:
                 unique.setdefault(id(store), (name, store))  # the default reference set is data.clean itself
-        if d.cache == "memory":
+        if d.cache == "memory" and check_memory:
             _check_memory([store for _, store in unique.values()])
         for name, store in unique.values():
             store.load_all(d.workers, f"decoding {name} ({d.cache} cache)" if progress else None)
@@ -69,15 +73,33 @@ def build_samples(cfg: Config, needs_real: bool, needs_reference: bool, progress
     return samples
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to new allocations (Linux: MemAvailable), or None if unknown."""
+def available_memory(root: Path = Path("/")) -> int | None:
+    """Bytes of memory available to new allocations, or None if unknown: Linux's MemAvailable,
+    or less where a container's cgroup limit (v2 or v1) leaves less."""
+    found = []
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
+        for line in (root / "proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
+                found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError):
         pass
-    return None
+    cgroup = root / "sys/fs/cgroup"
+    for limit, usage, stat, reclaimable in (
+        ("memory.max", "memory.current", "memory.stat", "inactive_file"),  # v2
+        ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes", "memory/memory.stat", "total_inactive_file"),
+    ):
+        try:
+            text = (cgroup / limit).read_text().strip()
+            if text == "max":
+                continue
+            used = int((cgroup / usage).read_text())
+            for line in (cgroup / stat).read_text().splitlines():  # page cache the kernel can drop
+                if line.startswith(reclaimable + " "):
+                    used -= int(line.split()[1])
+            found.append(max(int(text) - used, 0))
+        except (OSError, ValueError):
+            continue
+    return min(found) if found else None
 
 
 def _check_memory(stores: list[ImageStore]) -> None:
