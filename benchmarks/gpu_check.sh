@@ -15,9 +15,9 @@
 #   benchmarks/gpu_check.sh DATA OUT          # DATA: ../shared/data, or a folder made by pack_data.py
 #   CHECK=tiny benchmarks/gpu_check.sh DATA OUT   # a rehearsal of a few minutes (CPU is fine)
 set -u
-data=${1:?data folder}
+data=$(realpath "${1:?data folder}")  # absolute: the stages run from benchmarks/
 out=${2:?output folder}
-mkdir -p "$out"
+mkdir -p "$out" && out=$(realpath "$out")
 export PYTHONUNBUFFERED=1
 cd "$(dirname "$0")"
 if [ "${CHECK:-full}" = tiny ]; then
@@ -34,7 +34,7 @@ else
     curve=(--methods --paths plain fast --curve-steps 300 --skip-restore)
     compiled=(--settings paper --methods noise-da --paths fast-compile fast-compile-cl --warmup 3 --skip-restore
               --profile paper noise-da fast-compile-cl)
-    loader=(--max-images 40 --steps 4 --repeats 2 --workers 1 4 8)
+    loader=(--max-images 40 --steps 4 --repeats 2 --workers 1 4 8 --cache memory disk disk-cold none)  # slowest last
     quality=(--preset gpu-paper --steps 800)
     limit=(150 75 290 150 170)
 fi

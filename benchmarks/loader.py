@@ -5,6 +5,9 @@ degradation, real unlabeled images; one training sample = one synthetic pair + o
 and times the DataLoader for each `data.cache` mode and number of workers, side by side in
 one run. Reports samples/s, the time to fill the cache, and what the cache holds. The
 decoded-image cache goes to a fresh temporary folder, so `disk` includes writing it.
+`disk` reads the cache files through the OS page cache, warm after the first pass as on a
+machine with memory to spare; `disk-cold` drops them from the page cache (posix_fadvise)
+before every timed pass, as when the decoded set is far larger than memory.
 
 `--upscale K` first writes bicubic K-times enlarged copies of the images (PNG) to a
 temporary folder, to time decoding at the size of the paper's training sets (DIV2K about
@@ -65,9 +68,22 @@ def cache_bytes(samples, mode: str) -> int:
     return 0
 
 
-def time_loader(samples, batch: int, workers: int, steps: int, repeats: int) -> dict:
+def drop_from_page_cache(files) -> None:
+    """Evict files from the OS page cache (written back first: dirty pages cannot be dropped)."""
+    for f in files:
+        fd = os.open(f, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def time_loader(samples, batch: int, workers: int, steps: int, repeats: int, cold: bool = False) -> dict:
     rates = []
     for r in range(repeats):
+        if cold:
+            drop_from_page_cache(decoded_cache_dir().glob("*.npy"))
         loader = DataLoader(samples, batch_sampler=StepBatches(r * (steps + 1), batch, steps=(r + 1) * (steps + 1)),
                             num_workers=workers, persistent_workers=False)
         it = iter(loader)
@@ -89,7 +105,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10, help="timed batches per repeat")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--workers", nargs="+", type=int, default=[0, 2])
-    ap.add_argument("--cache", nargs="+", choices=["none", "memory", "disk"], default=["none", "memory", "disk"])
+    ap.add_argument("--cache", nargs="+", choices=["none", "memory", "disk", "disk-cold"],
+                    default=["none", "memory", "disk", "disk-cold"])
     ap.add_argument("--upscale", type=int, default=1, help="enlarge every image K times first (bicubic)")
     ap.add_argument("--max-images", type=int, default=0, help="use the first N images of each side (0: all)")
     ap.add_argument("--out", required=True)
@@ -118,14 +135,14 @@ def main() -> None:
         for mode in args.cache:
             os.environ["NOISEDA_CACHE"] = str(tmp / f"cache-{mode}")
             cfg = load_config(None, [f"data.clean={sides['clean_list']}", f"data.real={sides['real_list']}",
-                                     f"data.degradation={args.degradation}", f"data.cache={mode}",
+                                     f"data.degradation={args.degradation}", f"data.cache={mode.split('-')[0]}",
                                      f"data.patch_size={args.patch}", f"train.batch_size={args.batch}"])
             tic = time.perf_counter()
             samples = build_samples(cfg, needs_real=True, needs_reference=False)
             setup = time.perf_counter() - tic
-            row = {"setup_s": setup, "cache_bytes": cache_bytes(samples, mode), "loaders": []}
+            row = {"setup_s": setup, "cache_bytes": cache_bytes(samples, mode.split("-")[0]), "loaders": []}
             for w in args.workers:
-                row["loaders"].append(time_loader(samples, args.batch, w, args.steps, args.repeats))
+                row["loaders"].append(time_loader(samples, args.batch, w, args.steps, args.repeats, mode == "disk-cold"))
                 print(f"cache={mode} workers={w}: {row['loaders'][-1]['samples_per_s']:.1f} samples/s", flush=True)
             result["modes"][mode] = row
             Path(args.out).write_text(json.dumps(result, indent=1))  # after each mode: a cut run keeps its numbers
