@@ -141,14 +141,20 @@ def test_two_process_data_parallel_on_cpu(dataset, tmp_path):
     assert len(list(decoded_cache_dir().glob("*.npy"))) == 6
 
 
-def test_a_loader_bound_run_logs_its_wait_and_says_what_to_do(dataset, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("slow_validation", [False, True])
+def test_a_loader_bound_run_logs_its_wait_and_says_what_to_do(dataset, tmp_path, monkeypatch, capsys, slow_validation):
     import time
 
+    from noiseda import train as train_module
     from noiseda.data.datasets import TrainSamples
 
     slow = TrainSamples.__getitem__
     monkeypatch.setattr(TrainSamples, "__getitem__", lambda self, i: (time.sleep(0.05), slow(self, i))[1])
-    train(tiny_config(dataset, "train.val_every=100"), tmp_path / "run", progress=False)
+    if slow_validation:  # validation time is not training time: it must not dilute the fraction
+        validate = train_module.validate_restorer
+        monkeypatch.setattr(train_module, "validate_restorer", lambda *a: (time.sleep(2.0), validate(*a))[1])
+    train(tiny_config(dataset, "train.val_every=2" if slow_validation else "train.val_every=100"),
+          tmp_path / "run", progress=False)
     logs = [json.loads(ln) for ln in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     waits = [r["train/data_wait"] for r in logs if "train/data_wait" in r]
     assert len(waits) == 3 and all(0.3 < w <= 1.0 for w in waits)

@@ -251,6 +251,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
                     f"(checkpoint saved in {run_dir / 'checkpoints'}); lower train.lr or use mixed_precision=no"
                 )
 
+        paused = time.perf_counter()  # validation and checkpoints do not count as training time
         if step % t.val_every == 0 or step == t.steps:
             if main:
                 extra = {}
@@ -268,6 +269,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
 
         if step % t.checkpoint_every == 0 or step == t.steps:
             save(step)
+        tic += time.perf_counter() - paused
 
     bar.close()
     summary = {"run_dir": str(run_dir), "steps": step, "best": best, "final": str(run_dir / "final"),
