@@ -269,3 +269,24 @@ def test_available_memory_is_the_least_of_the_machine_and_the_container_limit(tm
     (cg / "memory/memory.stat").write_text("total_inactive_file 0\n")
     assert available_memory(tmp_path) == 3000 * 1024
     assert available_memory(tmp_path / "nowhere") is None
+
+
+def test_the_cache_command_reports_and_clears_decoded_images(tmp_path, capsys):
+    import os
+    import time
+
+    from noiseda.cli import main
+
+    files = write_images(tmp_path / "c", 2, size=(20, 22))
+    ImageStore(files, "disk").load_all()
+    writing, old = decoded_cache_dir() / ".x.npy.fresh.tmp", decoded_cache_dir() / ".y.npy.old.tmp"
+    writing.write_bytes(b"partial")  # another process may still be writing it
+    old.write_bytes(b"left by a killed process")
+    os.utime(old, (time.time() - 2 * 86400,) * 2)
+    assert main(["cache"]) == 0
+    assert f"{decoded_cache_dir()}: 2 decoded images" in capsys.readouterr().out
+    assert main(["cache", "--clear"]) == 0
+    assert "removed 3 files" in capsys.readouterr().out
+    assert [f.name for f in decoded_cache_dir().iterdir()] == [writing.name]
+    store = ImageStore(files, "disk")  # decoded again on demand
+    assert torch.equal(store[1], load_tensor(files[1]))

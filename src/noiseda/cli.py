@@ -1,4 +1,4 @@
-"""Command line: noiseda train | evaluate | restore | report | prepare | simulate | import-official | demo | nets | config."""
+"""Command line: noiseda train | evaluate | restore | report | prepare | simulate | import-official | demo | nets | cache | config."""
 
 from __future__ import annotations
 
@@ -183,6 +183,19 @@ def cmd_config(args) -> int:
     return 0
 
 
+def cmd_cache(args) -> int:
+    from noiseda.data.datasets import clear_decoded_cache, decoded_cache_dir, decoded_cache_usage
+
+    folder = decoded_cache_dir()
+    if args.clear:
+        files, size = clear_decoded_cache()
+        print(f"removed {files} files ({size / 2**30:.2f} GiB) from {folder}")
+    else:
+        files, size = decoded_cache_usage()
+        print(f"{folder}: {files} decoded images, {size / 2**30:.2f} GiB (data.cache=disk; --clear deletes them)")
+    return 0
+
+
 def raise_error(msg: str):
     from noiseda.errors import NoisedaError
 
@@ -285,6 +298,10 @@ def build_parser() -> argparse.ArgumentParser:
     n = sub.add_parser("nets", help="list restoration nets with parameters and MACs")
     n.add_argument("--size", type=int, nargs="+", help="input sizes for the MAC count (default: 128 256)")
     n.set_defaults(fn=cmd_nets)
+
+    ca = sub.add_parser("cache", help="where the decoded training images of data.cache=disk are, and their size")
+    ca.add_argument("--clear", action="store_true", help="delete them (training decodes again what it needs)")
+    ca.set_defaults(fn=cmd_cache)
 
     c = sub.add_parser("config", help="print a resolved config")
     c.add_argument("-c", "--config", default=None)

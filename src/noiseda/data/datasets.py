@@ -14,6 +14,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -166,6 +167,34 @@ def load_tensor(path: Path) -> torch.Tensor:
 
 def decoded_cache_dir() -> Path:
     return Path(os.environ.get("NOISEDA_CACHE", Path.home() / ".cache" / "noiseda")) / "decoded"
+
+
+def decoded_cache_usage() -> tuple[int, int]:
+    """(files, bytes) of the decoded-image cache."""
+    files = list(decoded_cache_dir().glob("*.npy"))
+    return len(files), sum(f.stat().st_size for f in files)
+
+
+def clear_decoded_cache() -> tuple[int, int]:
+    """Delete the decoded images (any run re-creates what it needs); returns (files, bytes)
+    removed. Safe beside a running training: its memory maps keep their files until closed,
+    and temporary files less than a day old may still be written, so they stay."""
+    removed = [0, 0]
+    folder = decoded_cache_dir()
+    stale = time.time() - 86400
+    for f in [*folder.glob("*.npy"), *folder.glob(".*.tmp")]:
+        try:
+            st = f.stat()
+            if f.suffix == ".tmp" and st.st_mtime > stale:
+                continue
+            f.unlink()
+        except FileNotFoundError:  # removed by someone else meanwhile
+            continue
+        except OSError as exc:
+            raise NoisedaError(f"cannot delete {f}: {exc.strerror or exc}") from None
+        removed[0] += 1
+        removed[1] += st.st_size
+    return removed[0], removed[1]
 
 
 def _decode_stored(path: Path) -> np.ndarray:
