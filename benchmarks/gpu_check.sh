@@ -15,8 +15,9 @@
 #   benchmarks/gpu_check.sh DATA OUT          # DATA: ../shared/data, or a folder made by pack_data.py
 #   CHECK=tiny benchmarks/gpu_check.sh DATA OUT   # a rehearsal of a few minutes (CPU is fine)
 set -u
-data=$(realpath "${1:?data folder}")  # absolute: the stages run from benchmarks/
+data=${1:?data folder}
 out=${2:?output folder}
+data=$(realpath "$data")  # absolute: the stages run from benchmarks/
 mkdir -p "$out" && out=$(realpath "$out")
 export PYTHONUNBUFFERED=1
 cd "$(dirname "$0")"

@@ -248,27 +248,33 @@ def test_a_memory_cache_that_cannot_fit_fails_before_decoding(tmp_path, monkeypa
                                            "data.cache=disk"]), needs_real=True, needs_reference=False)
 
 
-def test_available_memory_is_the_least_of_the_machine_and_the_container_limit(tmp_path):
+def test_available_memory_is_the_least_of_the_machine_and_the_cgroup_limits(tmp_path):
     from noiseda.data.setup import available_memory
 
-    (tmp_path / "proc").mkdir()
-    (tmp_path / "proc/meminfo").write_text("MemTotal: 4000 kB\nMemAvailable: 3000 kB\n")
-    assert available_memory(tmp_path) == 3000 * 1024
-    cg = tmp_path / "sys/fs/cgroup"
-    cg.mkdir(parents=True)
-    (cg / "memory.max").write_text("max\n")  # v2, no limit
-    assert available_memory(tmp_path) == 3000 * 1024
-    (cg / "memory.max").write_text(f"{2000 * 1024}\n")
-    (cg / "memory.current").write_text(f"{1500 * 1024}\n")
-    (cg / "memory.stat").write_text(f"anon 1\ninactive_file {500 * 1024}\n")  # droppable page cache
-    assert available_memory(tmp_path) == 1000 * 1024
-    (cg / "memory.max").unlink()  # v1, limit far above the machine
-    (cg / "memory").mkdir()
-    (cg / "memory/memory.limit_in_bytes").write_text("9223372036854771712\n")
-    (cg / "memory/memory.usage_in_bytes").write_text("100\n")
-    (cg / "memory/memory.stat").write_text("total_inactive_file 0\n")
-    assert available_memory(tmp_path) == 3000 * 1024
+    def write(rel, text):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+
+    kib = 1024
+    write("proc/meminfo", "MemTotal: 4000 kB\nMemAvailable: 3000 kB\n")
+    assert available_memory(tmp_path) == 3000 * kib
     assert available_memory(tmp_path / "nowhere") is None
+    # cgroup v2, the process in a nested group (a Slurm step, say): its own group has no
+    # limit, its parent job does, and part of the job's usage is droppable page cache
+    write("proc/self/cgroup", "0::/job/step\n")
+    write("sys/fs/cgroup/job/step/memory.max", "max\n")
+    write("sys/fs/cgroup/job/memory.max", f"{2000 * kib}\n")
+    write("sys/fs/cgroup/job/memory.current", f"{1500 * kib}\n")
+    write("sys/fs/cgroup/job/memory.stat", f"anon 1\ninactive_file {500 * kib}\n")
+    assert available_memory(tmp_path) == 1000 * kib
+    # cgroup v1: the limit of the process's memory group, a stat file with both counters
+    write("proc/self/cgroup", "5:cpu,cpuacct:/x\n4:memory:/docker/abc\n")
+    write("sys/fs/cgroup/memory/memory.limit_in_bytes", "9223372036854771712\n")  # the root: none
+    write("sys/fs/cgroup/memory/docker/abc/memory.limit_in_bytes", f"{2500 * kib}\n")
+    write("sys/fs/cgroup/memory/docker/abc/memory.usage_in_bytes", f"{1000 * kib}\n")
+    write("sys/fs/cgroup/memory/docker/abc/memory.stat",
+          f"inactive_file {50 * kib}\ntotal_inactive_file {200 * kib}\n")
+    assert available_memory(tmp_path) == 1700 * kib
 
 
 def test_the_cache_command_reports_and_clears_decoded_images(tmp_path, capsys):
@@ -290,3 +296,36 @@ def test_the_cache_command_reports_and_clears_decoded_images(tmp_path, capsys):
     assert [f.name for f in decoded_cache_dir().iterdir()] == [writing.name]
     store = ImageStore(files, "disk")  # decoded again on demand
     assert torch.equal(store[1], load_tensor(files[1]))
+
+
+def test_a_disk_cache_refuses_when_the_sets_together_do_not_fit(tmp_path, monkeypatch):
+    """Room for data.clean alone is not enough: nothing may be decoded before data.real
+    is refused too."""
+    import shutil
+    from collections import namedtuple
+
+    from noiseda.config import load_config
+    from noiseda.data import setup
+
+    write_images(tmp_path / "c", 2, size=(20, 22))
+    write_images(tmp_path / "r", 2, size=(20, 22), seed=3)
+    cfg = load_config(None, [f"data.clean={tmp_path / 'c'}", f"data.real={tmp_path / 'r'}", "data.cache=disk"])
+    free = (1 << 30) + 3 * 20 * 22 * 3  # 3 of the 4 images
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(free, 0, free))
+    with pytest.raises(NoisedaError, match="data.cache=disk: the decoded images need about"):
+        setup.build_samples(cfg, needs_real=True, needs_reference=False)
+    assert not list(decoded_cache_dir().glob("*.npy"))
+
+
+def test_disk_cache_files_follow_the_umask_so_a_shared_cache_stays_readable(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        ImageStore(write_images(tmp_path / "c", 1), "disk").load_all()
+    finally:
+        os.umask(old)
+    (cached,) = decoded_cache_dir().glob("*.npy")
+    assert stat.S_IMODE(cached.stat().st_mode) == 0o644

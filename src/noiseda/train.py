@@ -229,8 +229,8 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
         bar.update(1)
 
         if step % t.log_every == 0 or step == t.steps:
-            elapsed = time.perf_counter() - tic
             values = runner.flush()  # the one host sync per log interval
+            elapsed = time.perf_counter() - tic  # after it: the GPU's queued steps count
             max_run = values.pop("train/max_nonfinite_run")
             waited = batches.take_seconds() / max(elapsed, 1e-9)
             values.update({"train/lambda": lam, "train/steps_per_s": (step - last_log) / max(elapsed, 1e-9),
@@ -251,8 +251,12 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
                     f"(checkpoint saved in {run_dir / 'checkpoints'}); lower train.lr or use mixed_precision=no"
                 )
 
-        paused = time.perf_counter()  # validation and checkpoints do not count as training time
-        if step % t.val_every == 0 or step == t.steps:
+        validating = step % t.val_every == 0 or step == t.steps
+        checkpointing = step % t.checkpoint_every == 0 or step == t.steps
+        if (validating or checkpointing) and accelerator.device.type == "cuda":
+            torch.cuda.synchronize(accelerator.device)  # queued training work is training time
+        paused = time.perf_counter()  # validation and checkpoints are not
+        if validating:
             if main:
                 extra = {}
                 if val_images:
@@ -267,7 +271,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
                     bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in extra.items()))
             accelerator.wait_for_everyone()
 
-        if step % t.checkpoint_every == 0 or step == t.steps:
+        if checkpointing:
             save(step)
         tic += time.perf_counter() - paused
 

@@ -13,8 +13,8 @@ import glob
 import hashlib
 import os
 import shutil
-import tempfile
 import time
+import uuid
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -171,14 +171,20 @@ def decoded_cache_dir() -> Path:
 
 def decoded_cache_usage() -> tuple[int, int]:
     """(files, bytes) of the decoded-image cache."""
-    files = list(decoded_cache_dir().glob("*.npy"))
-    return len(files), sum(f.stat().st_size for f in files)
+    files, size = 0, 0
+    for f in decoded_cache_dir().glob("*.npy"):
+        try:
+            size += f.stat().st_size
+            files += 1
+        except FileNotFoundError:  # cleared meanwhile
+            pass
+    return files, size
 
 
 def clear_decoded_cache() -> tuple[int, int]:
-    """Delete the decoded images (any run re-creates what it needs); returns (files, bytes)
-    removed. Safe beside a running training: its memory maps keep their files until closed,
-    and temporary files less than a day old may still be written, so they stay."""
+    """Delete the decoded images; returns (files, bytes) removed. Safe beside a running
+    training, which decodes again each image it next reads (slower until all are back);
+    temporary files less than a day old may still be being written, so they stay."""
     removed = [0, 0]
     folder = decoded_cache_dir()
     stale = time.time() - 86400
@@ -222,19 +228,39 @@ def _write_stored(job: tuple[Path, Path]) -> None:
     """Decode one image into a raw ``.npy`` file, atomically: other processes see all or nothing."""
     path, file = job
     arr = _decode_stored(path)
-    tmp = None
+    # A random name, unique across processes and machines sharing the disk; created with the
+    # umask's permissions (not mkstemp's 0600), so other users of a shared cache can read it.
+    tmp = file.with_name(f".{file.name}.{uuid.uuid4().hex}.tmp")
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
         _check_free(file.parent, arr.nbytes)  # others may be filling the same disk
-        fd, tmp = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".tmp", dir=file.parent)
-        with os.fdopen(fd, "wb") as fh:
+        with open(tmp, "xb") as fh:
             np.save(fh, arr)
         os.replace(tmp, file)
     except OSError as exc:
         raise _cache_error(file.parent, exc) from None
     finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+def check_disk_room(stores: Sequence["ImageStore"]) -> None:
+    """data.cache=disk: refuse before decoding anything when the images not cached yet (of
+    all these sets together, each cache file counted once) would not fit on the cache's disk."""
+    missing = {}
+    for store in stores:
+        for i in range(len(store)):
+            f = store._disk_file(i)
+            if f not in missing and not f.is_file():
+                missing[f] = store.paths[i]
+    if not missing:
+        return
+    folder = decoded_cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _cache_error(folder, exc) from None
+    _check_free(folder, sum(_stored_bytes(p) for p in missing.values()))
 
 
 def _stored_bytes(path: Path) -> int:
@@ -332,13 +358,7 @@ class ImageStore:
         elif self.mode == "disk":
             todo = [i for i in range(len(self)) if not self._disk_file(i).is_file()]
             fn, jobs = _write_stored, [(self.paths[i], self._disk_file(i)) for i in todo]
-            if todo:  # refuse now rather than fill the disk and fail halfway
-                folder = decoded_cache_dir()
-                try:
-                    folder.mkdir(parents=True, exist_ok=True)
-                except OSError as exc:
-                    raise _cache_error(folder, exc) from None
-                _check_free(folder, self.decoded_bytes(todo))
+            check_disk_room([self])  # refuse now rather than fill the disk and fail halfway
         else:
             return
         from tqdm import tqdm

@@ -8,7 +8,9 @@ from pathlib import Path
 import torch
 
 from noiseda.config import Config
-from noiseda.data.datasets import ImageStore, TrainSamples, list_images, load_pairs, load_tensor, match_pairs
+from noiseda.data.datasets import (
+    ImageStore, TrainSamples, check_disk_room, list_images, load_pairs, load_tensor, match_pairs,
+)
 from noiseda.degrade import compose
 from noiseda.errors import NoisedaError
 
@@ -62,6 +64,8 @@ def build_samples(
                 unique.setdefault(id(store), (name, store))  # the default reference set is data.clean itself
         if d.cache == "memory" and check_memory:
             _check_memory([store for _, store in unique.values()])
+        if d.cache == "disk":  # all sets together, before the first is decoded
+            check_disk_room([store for _, store in unique.values()])
         for name, store in unique.values():
             store.load_all(d.workers, f"decoding {name} ({d.cache} cache)" if progress else None)
         if "pairs" in stores:
@@ -73,9 +77,34 @@ def build_samples(
     return samples
 
 
+def _memory_cgroups(root: Path) -> list[tuple[Path, int]]:
+    """The memory cgroup folders whose limits apply to this process, with their cgroup
+    version: its own (from /proc/self/cgroup: Slurm jobs, systemd scopes, containers) and
+    every parent up to the mount point."""
+    mount = root / "sys/fs/cgroup"
+    try:
+        lines = (root / "proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        lines = []
+    found = []
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        if parts[1] == "":  # the v2 unified hierarchy: "0::/path"
+            base, version = mount, 2
+        elif "memory" in parts[1].split(","):  # v1: "N:memory:/path"
+            base, version = mount / "memory", 1
+        else:
+            continue
+        own = Path(parts[2].lstrip("/"))
+        found += [(base / d, version) for d in (own, *own.parents)]
+    return found or [(mount, 2), (mount / "memory", 1)]
+
+
 def available_memory(root: Path = Path("/")) -> int | None:
     """Bytes of memory available to new allocations, or None if unknown: Linux's MemAvailable,
-    or less where a container's cgroup limit (v2 or v1) leaves less."""
+    or less where a cgroup limit (v2 or v1) on this process leaves less."""
     found = []
     try:
         for line in (root / "proc/meminfo").read_text().splitlines():
@@ -83,17 +112,16 @@ def available_memory(root: Path = Path("/")) -> int | None:
                 found.append(int(line.split()[1]) * 1024)
     except (OSError, ValueError):
         pass
-    cgroup = root / "sys/fs/cgroup"
-    for limit, usage, stat, reclaimable in (
-        ("memory.max", "memory.current", "memory.stat", "inactive_file"),  # v2
-        ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes", "memory/memory.stat", "total_inactive_file"),
-    ):
+    files = {2: ("memory.max", "memory.current", "memory.stat", "inactive_file"),
+             1: ("memory.limit_in_bytes", "memory.usage_in_bytes", "memory.stat", "total_inactive_file")}
+    for folder, version in _memory_cgroups(root):
+        limit, usage, stat, reclaimable = files[version]
         try:
-            text = (cgroup / limit).read_text().strip()
+            text = (folder / limit).read_text().strip()
             if text == "max":
                 continue
-            used = int((cgroup / usage).read_text())
-            for line in (cgroup / stat).read_text().splitlines():  # page cache the kernel can drop
+            used = int((folder / usage).read_text())
+            for line in (folder / stat).read_text().splitlines():  # page cache the kernel can drop
                 if line.startswith(reclaimable + " "):
                     used -= int(line.split()[1])
             found.append(max(int(text) - used, 0))
