@@ -296,3 +296,16 @@ def test_restore_progress_names_the_precision_and_bf16_stays_close_to_fp32(datas
         outs[precision] = [read_image(p).pixels for p in sorted(out.iterdir())]  # floats in [0, 1]
     assert len(outs["no"]) == 3
     assert all(abs(a - b).max() <= 8 / 255 for a, b in zip(outs["no"], outs["bf16"]))
+
+
+def test_an_image_that_fails_in_a_loader_worker_is_a_one_line_error(dataset, tmp_path, capsys):
+    """With data.cache=none images are first decoded in the loader workers, where torch wraps
+    the error in a multi-line report; the CLI still says it in one line."""
+    broken = sorted(dataset["clean"].iterdir())[-1]
+    broken.write_bytes(broken.read_bytes()[:200])  # truncated
+    args = ["train", "--out", str(tmp_path / "run"), "--no-progress"]
+    for s in TINY + data_overrides(dataset) + ["data.cache=none", "data.workers=2"]:
+        args += ["--set", s]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("noiseda: error: cannot read image") and broken.name in err and "\n" not in err

@@ -311,6 +311,11 @@ class _TimedIterator:
         tic = time.perf_counter()
         try:
             return next(self._it)
+        except NoisedaError as exc:  # from a loader worker, torch wraps it in a traceback report
+            text, marker = str(exc).strip(), "NoisedaError: "
+            if "Original Traceback" in text and marker in text:
+                raise NoisedaError(text.rsplit(marker, 1)[1]) from None
+            raise
         finally:
             self._seconds += time.perf_counter() - tic
 
