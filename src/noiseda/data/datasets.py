@@ -345,20 +345,22 @@ class ImageStore:
         """Image i as float32 3xHxW in [0, 1]."""
         return to_tensor(self.stored(i))
 
-    def decoded_bytes(self, indices: Optional[Sequence[int]] = None) -> int:
-        """About what caching the images (all, or ``indices``) takes, from the file headers."""
-        return sum(_stored_bytes(self.paths[i]) for i in (range(len(self)) if indices is None else indices))
+    def decoded_bytes(self) -> int:
+        """About what caching all the images takes, from the file headers."""
+        return sum(_stored_bytes(p) for p in self.paths)
 
-    def load_all(self, workers: int = 0, desc: Optional[str] = None) -> None:
+    def load_all(self, workers: int = 0, desc: Optional[str] = None, check_room: bool = True) -> None:
         """Fill the cache now, decoding in ``workers`` processes (a progress bar with ``desc``),
-        so a corrupt file fails before training starts. Nothing to do for ``cache=none``."""
+        so a corrupt file fails before training starts. Nothing to do for ``cache=none``.
+        ``check_room=False``: the caller has checked the disk's room (``check_disk_room``)."""
         if self.mode == "memory":
             todo = [i for i in range(len(self)) if i not in self._memory]
             fn, jobs = _decode_stored, [self.paths[i] for i in todo]
         elif self.mode == "disk":
             todo = [i for i in range(len(self)) if not self._disk_file(i).is_file()]
             fn, jobs = _write_stored, [(self.paths[i], self._disk_file(i)) for i in todo]
-            check_disk_room([self])  # refuse now rather than fill the disk and fail halfway
+            if check_room:
+                check_disk_room([self])  # refuse now rather than fill the disk and fail halfway
         else:
             return
         from tqdm import tqdm

@@ -67,7 +67,7 @@ def build_samples(
         if d.cache == "disk":  # all sets together, before the first is decoded
             check_disk_room([store for _, store in unique.values()])
         for name, store in unique.values():
-            store.load_all(d.workers, f"decoding {name} ({d.cache} cache)" if progress else None)
+            store.load_all(d.workers, f"decoding {name} ({d.cache} cache)" if progress else None, check_room=False)
         if "pairs" in stores:
             inputs, targets = stores["pairs"]
             for i in range(len(inputs)):
