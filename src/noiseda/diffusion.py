@@ -5,9 +5,8 @@ guided-diffusion U-Net (METHOD.md, "Diffusion network"): 9 channels in
 (noisy target + two conditions), 3 out, residual blocks that do the up- and
 downsampling, FiLM (scale-shift) noise conditioning, one self-attention block
 in the bottleneck. It is conditioned on the continuous noise level gamma
-itself, embedded sinusoidally. With the paper-size defaults it has 62,642,051
-parameters (the reference: 62,643,075; the 1,024 difference is one extra
-512-channel normalisation layer in the reference).
+itself, embedded sinusoidally. With the paper-size defaults it has 62,643,075
+parameters, as the reference has.
 """
 
 from __future__ import annotations
@@ -65,6 +64,10 @@ class NoisePredictor(nn.Module):
             add_attention=cfg.attention,
             attention_head_dim=cfg.attention_head_dim,
             norm_num_groups=cfg.norm_groups,
+            # diffusers gives the bottleneck attention no GroupNorm under scale-shift conditioning
+            # unless told; the reference normalises before qkv, and without it the attention
+            # logits are saturated from the first step.
+            attn_norm_num_groups=cfg.norm_groups,
             resnet_time_scale_shift="scale_shift",
             dropout=cfg.dropout,
             time_embedding_type="positional",
