@@ -178,3 +178,44 @@ def test_bottleneck_attention_normalises_its_input(dataset):
     assert torch.equal(q_in, norm_out.flatten(2).transpose(1, 2))
     # Normalised per group: mean ~0, std ~1 over each sample's channels and pixels (affine is identity at init).
     assert norm_out.mean().abs() < 1e-3 and abs(norm_out.std().item() - 1) < 0.05
+
+
+def _grads(m, batch, lam, seed=0):
+    m.zero_grad(set_to_none=True)
+    torch.manual_seed(seed)  # same gamma, noise and coins for every call
+    m(batch, lam)["total"].backward()
+    return ([p.grad.clone() if p.grad is not None else torch.zeros_like(p) for p in m.restorer.parameters()],
+            [p.grad.clone() if p.grad is not None else torch.zeros_like(p) for p in m.diffusion.parameters()])
+
+
+def test_diffusion_warmup_keeps_the_restorers_gradient_and_trains_the_diffusion_net_at_full_weight(dataset):
+    batch = _batch()
+    ref = _method(dataset, "diffusion.dropout=0")
+    warm = _method(dataset, "diffusion.dropout=0", "method.diffusion_warmup_steps=5", "method.lambda_weight=0.2")
+    warm.load_state_dict(ref.state_dict())
+    r_ref, d_ref = _grads(ref, batch, 0.05)
+    r_warm, d_warm = _grads(warm, batch, 0.05)
+    # The restorer gets lam * dL_noise either way; the diffusion net gets 0.2 * dL_noise, not lam * dL_noise.
+    for a, b in zip(r_ref, r_warm):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)
+    for a, b in zip(d_ref, d_warm):
+        torch.testing.assert_close(b, a * (0.2 / 0.05), rtol=1e-4, atol=1e-7)
+    # While warming up (lam = 0) the restorer learns from L_sup alone; the diffusion net still learns.
+    r0, d0 = _grads(warm, batch, 0.0)
+    sup_only = _method(dataset, "method.name=vanilla")
+    sup_only.restorer.load_state_dict(warm.restorer.state_dict())
+    sup_only.zero_grad()
+    sup_only(batch, 0.0)["total"].backward()
+    for a, p in zip(r0, sup_only.restorer.parameters()):
+        torch.testing.assert_close(a, p.grad, rtol=1e-5, atol=1e-8)
+    assert sum(g.abs().sum().item() for g in d0) > 0
+
+
+def test_lambda_ramp_starts_after_the_warmup(dataset):
+    from noiseda.train import method_lambda
+
+    cfg = tiny_config(dataset, "method.diffusion_warmup_steps=10")
+    assert [method_lambda(cfg, s, 4) for s in (1, 10)] == [0.0, 0.0]
+    assert method_lambda(cfg, 12, 4) == lambda_at(2, cfg.method.lambda_weight, cfg.method.lambda_slope, 4)
+    plain = tiny_config(dataset)
+    assert method_lambda(plain, 2, 4) == lambda_at(2, plain.method.lambda_weight, plain.method.lambda_slope, 4)

@@ -11,6 +11,7 @@ from noiseda.adapt.vanilla import Vanilla
 from noiseda.cli import main
 from noiseda.data.datasets import decoded_cache_dir
 from noiseda.errors import NoisedaError
+from noiseda.nets import build_net
 from noiseda.train import train
 
 from conftest import TINY, data_overrides, tiny_config
@@ -309,3 +310,15 @@ def test_an_image_that_fails_in_a_loader_worker_is_a_one_line_error(dataset, tmp
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("noiseda: error: cannot read image") and broken.name in err and "\n" not in err
+
+
+def test_diffusion_learning_rate_is_its_own_parameter_group(dataset, tmp_path):
+    cfg = tiny_config(dataset, "train.lr=0.001", "train.diffusion_lr=0.0002", "train.steps=3")
+    train(cfg, tmp_path / "run", progress=False)
+    opt = torch.load(tmp_path / "run/checkpoints/step-00000003/optimizer.pt", weights_only=True)
+    groups = opt["param_groups"]
+    assert [g["lr"] for g in groups] == [0.001, 0.0002]
+    n_restorer = sum(1 for _ in build_net("unet", width=4).parameters())
+    assert len(groups[0]["params"]) == n_restorer and len(groups[1]["params"]) > 0
+    train(tiny_config(dataset, "train.lr=0.001", "train.diffusion_lr=0.0002", "train.steps=6"),
+          tmp_path / "run", resume=True, progress=False)  # the two groups resume

@@ -1,4 +1,4 @@
-"""Command line: noiseda train | evaluate | restore | report | prepare | simulate | import-official | demo | nets | cache | config."""
+"""Command line: noiseda train | sweep | evaluate | restore | report | prepare | simulate | import-official | demo | nets | cache | config."""
 
 from __future__ import annotations
 
@@ -98,6 +98,20 @@ def cmd_restore(args) -> int:
         print(f"noiseda: failed: {err}", file=sys.stderr)
     print(f"restored {done} image(s) into {args.output}" + (f"; {len(failed)} failed" if failed else ""))
     return 1 if failed else 0
+
+
+def cmd_sweep(args) -> int:
+    from noiseda.sweep import load_sweep, run_sweep
+
+    if args.jobs < 1:
+        raise_error(f"--jobs: expected >= 1, got {args.jobs}")
+    sweep = load_sweep(args.sweep, args.set or [], args.seeds)
+    summary = run_sweep(sweep, args.out, jobs=args.jobs, progress=not args.no_progress,
+                        summary_only=args.summary_only)
+    print(summary["markdown"])
+    figure = "curves.png, " if summary["figure"] else "(no curves.png: pip install matplotlib) "
+    print(f"summary.md, summary.json, {figure}and every run under {Path(args.out) / 'runs'}")
+    return 0
 
 
 def cmd_report(args) -> int:
@@ -259,6 +273,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "H100 after compiling for under a minute, once per tile shape)")
     r.add_argument("--no-progress", action="store_true")
     r.set_defaults(fn=cmd_restore)
+
+    sw = sub.add_parser("sweep", help="variants x seeds, trained and scored alike; mean +- sd and paired 95%% CIs")
+    sw.add_argument("sweep", help="sweep file (YAML): config, set, seeds, reference, eval_every, test_sets, variants")
+    sw.add_argument("--out", required=True, help="sweep folder; a rerun skips finished runs and resumes the others")
+    sw.add_argument("--set", action="append", metavar="KEY=VALUE", help="a further override for every run")
+    sw.add_argument("--seeds", type=int, nargs="+", help="replace the file's seeds")
+    sw.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process with "
+                                                        "cores/jobs torch threads (default 1)")
+    sw.add_argument("--summary-only", action="store_true", help="summarise the finished runs; train nothing")
+    sw.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sw.set_defaults(fn=cmd_sweep)
 
     rp = sub.add_parser("report", help="(re)write a run's report.md: loss curves, validation, samples")
     rp.add_argument("run", help="run folder")

@@ -55,6 +55,9 @@ class MethodConfig:
     lambda_ramp_steps: int = 0  # 0: 300 passes over the synthetic set, as in the reference
     margin: float = 0.1
     charbonnier_eps: float = 1e-3
+    # Not in the paper: for the first N steps the noise loss trains the diffusion net only (at
+    # weight lambda_weight from step 1); the restorer receives lambda of it, ramped from step N.
+    diffusion_warmup_steps: int = 0
 
 
 @dataclass
@@ -82,6 +85,7 @@ class TrainConfig:
     steps: int = 100000
     batch_size: int = 40
     lr: float = 1e-4
+    diffusion_lr: float = 0.0  # the diffusion net's own learning rate; 0: train.lr (the reference)
     adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     adam_eps: float = 1e-8
     ema_decay: float = 0.9999
@@ -268,5 +272,12 @@ def validate(cfg: Config) -> None:
         raise NoisedaError(f"config train.ema_decay: expected 0 <= decay < 1, got {t.ema_decay}")
     if t.lr <= 0:
         raise NoisedaError(f"config train.lr: expected > 0, got {t.lr}")
+    if t.diffusion_lr < 0:
+        raise NoisedaError(f"config train.diffusion_lr: expected >= 0 (0: train.lr), got {t.diffusion_lr}")
+    if m.diffusion_warmup_steps < 0:
+        raise NoisedaError(f"config method.diffusion_warmup_steps: expected >= 0, got {m.diffusion_warmup_steps}")
+    if m.diffusion_warmup_steps and m.lambda_weight <= 0:
+        raise NoisedaError("config method.diffusion_warmup_steps needs method.lambda_weight > 0 "
+                           "(the weight the diffusion net learns at)")
     if dif.base_width % dif.norm_groups:
         raise NoisedaError("config diffusion.base_width must be a multiple of diffusion.norm_groups")

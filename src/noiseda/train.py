@@ -11,6 +11,7 @@ import json
 import math
 import time
 from pathlib import Path
+from typing import Callable, Optional
 
 import torch
 from torch.utils.data import DataLoader
@@ -120,8 +121,13 @@ def _accelerator(precision: str, cpu: bool):
     return Accelerator(mixed_precision=precision, cpu=cpu)
 
 
-def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool = True) -> dict:
-    """Train; returns a summary dict (steps, best validation, exported folders)."""
+def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool = True,
+          evaluator: Optional[Callable[[int, dict], dict]] = None) -> dict:
+    """Train; returns a summary dict (steps, best validation, exported folders).
+
+    ``evaluator(step, {"ema": net, "raw": net})``, called on the main process at every
+    validation step, returns further scalars to log (the sweep runner's curves on its test
+    sets, for both weights); it must not draw from torch's global random stream."""
     from tqdm import tqdm
 
     run_dir = Path(run_dir)
@@ -152,7 +158,11 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
         raise NoisedaError(f"--resume: no complete checkpoint in {run_dir}")
 
     ramp = cfg.method.lambda_ramp_steps or math.ceil(300 * samples.synthetic_size / (t.batch_size * world))
-    optimizer = make_optimizer(method.parameters(), t.lr, t.adam_betas, t.adam_eps)
+    params = list(method.parameters())
+    if t.diffusion_lr and hasattr(method, "diffusion"):
+        params = [{"params": list(method.restorer.parameters())},
+                  {"params": list(method.diffusion.parameters()), "lr": t.diffusion_lr}]
+    optimizer = make_optimizer(params, t.lr, t.adam_betas, t.adam_eps)
     ema = EMA(restorer, t.ema_decay, t.ema_warmup)
     start, best, nonfinite_total = 0, None, 0
     ckpt = None
@@ -209,7 +219,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
                 optimizer.state_dict(),
                 {"step": step, "ema_updates": ema.updates, "best": best,
                  "nonfinite_total": int(runner.nonfinite_total),
-                 "lambda": lambda_at(step, cfg.method.lambda_weight, cfg.method.lambda_slope, ramp),
+                 "lambda": method_lambda(cfg, step, ramp),
                  "grad_scaler": _scaler_state(accelerator)},
                 t.keep_checkpoints,
             )
@@ -223,7 +233,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
             g = torch.Generator(accelerator.device).manual_seed(derive_seed(t.seed, "degrade", step, rank))
             batch["syn_in"] = degrade_batch(batch["syn_gt"], g)
         batch = {k: to_model_range(v.contiguous(memory_format=memory_format), value_range) for k, v in batch.items()}
-        lam = lambda_at(step, cfg.method.lambda_weight, cfg.method.lambda_slope, ramp) if has_noise_loss else 0.0
+        lam = method_lambda(cfg, step, ramp) if has_noise_loss else 0.0
         method.train()
         runner(batch, lam)
         bar.update(1)
@@ -264,6 +274,8 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
                     if best is None or extra["val/psnr"] > best["val/psnr"]:
                         best = {"step": step, **extra}
                         export_restorer(run_dir / "best", ema.state_dict(), net_spec(cfg, step=step, weights="ema", **extra))
+                if evaluator is not None:
+                    extra.update(evaluator(step, {"ema": ema.net, "raw": core.restorer}))
                 if has_noise_loss:
                     extra.update(_probe(core, batch))
                 if extra:
@@ -285,6 +297,12 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
     logger.close()
     accelerator.end_training()
     return summary
+
+
+def method_lambda(cfg: Config, step: int, ramp: int) -> float:
+    """lambda at a step; its ramp starts after the diffusion net's warm-up (0 by default)."""
+    m = cfg.method
+    return lambda_at(max(0, step - m.diffusion_warmup_steps), m.lambda_weight, m.lambda_slope, ramp)
 
 
 def _loader_advice(cfg: Config) -> str:

@@ -21,6 +21,22 @@ from noiseda.diffusion import GammaSchedule, NoisePredictor
 from noiseda.step import host_to_device
 
 
+class _ScaleGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, scale):
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.scale, None
+
+
+def scale_grad(x: torch.Tensor, scale: float) -> torch.Tensor:
+    """Identity forward; the gradient flowing back is multiplied by ``scale``."""
+    return _ScaleGrad.apply(x, scale)
+
+
 def swap_slots(a: torch.Tensor, b: torch.Tensor, coins: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per sample: (a, b) where the coin is False, (b, a) where it is True."""
     m = coins.view(-1, *([1] * (a.dim() - 1)))
@@ -61,6 +77,12 @@ class NoiseDA(Method):
         restored = self.restorer(torch.cat([x_s, x_r]))  # one pass over both domains
         y_s, y_r = restored[:n], restored[n:]
         sup = self.supervised(y_s, batch["syn_gt"])
+        weight = lam  # of the noise loss in the total: the reference scales both nets' share by lambda
+        if m.diffusion_warmup_steps:
+            # The diffusion net learns at the full weight from step 1 (0 while lam is still 0
+            # would leave it untrained); the restorer receives lam of the noise loss's gradient.
+            weight = m.lambda_weight
+            y_s, y_r = scale_grad(y_s, lam / weight), scale_grad(y_r, lam / weight)
 
         target = batch["ref"] if self.unpaired_target else batch["syn_gt"]
         gamma = self.schedule.sample(n, tuple(m.t_range), target.device)
@@ -85,7 +107,7 @@ class NoiseDA(Method):
         else:
             mse_pos = F.mse_loss(self.diffusion(y_t, c1, c2, gamma).float(), eps)
             noise = mse_pos
-        out.update(total=sup + lam * noise, noise=noise.detach(), mse_pos=mse_pos.detach())
+        out.update(total=sup + weight * noise, noise=noise.detach(), mse_pos=mse_pos.detach())
         return out
 
     @torch.no_grad()

@@ -1,0 +1,182 @@
+import json
+import math
+
+import pytest
+import yaml
+
+from noiseda.cli import main
+from noiseda.errors import NoisedaError
+from noiseda.sweep import (
+    Sweep, bootstrap_interval, load_sweep, run_sweep, summarize, summary_markdown, t_interval,
+)
+
+from conftest import TINY
+
+
+def _sweep_file(tmp_path, dataset, **changes):
+    data = {
+        "set": TINY + [f"data.clean={dataset['clean']}", "data.real=${REAL}", "train.steps=4",
+                       "train.checkpoint_every=2"],
+        "seeds": [0, 1],
+        "reference": "vanilla",
+        "eval_every": 2,
+        "test_sets": {"val": str(dataset["val"]), "again": str(dataset["val"])},
+        "variants": {"vanilla": ["method.name=vanilla"], "vanilla-twin": ["method.name=vanilla"],
+                     "noise-da": ["method.name=noise-da"]},
+    } | changes
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def real_env(dataset, monkeypatch):
+    monkeypatch.setenv("REAL", str(dataset["real"]))
+
+
+def test_sweep_trains_every_variant_and_seed_pairs_them_and_resumes(tmp_path, dataset, real_env, monkeypatch):
+    out = tmp_path / "out"
+    sweep = load_sweep(_sweep_file(tmp_path, dataset))
+    summary = run_sweep(sweep, out, progress=False)
+    for variant in sweep.variants:
+        for seed in (0, 1):
+            run = out / "runs" / variant / f"seed-{seed}"
+            scores = json.loads((run / "scores.json").read_text())
+            assert scores["steps"] == 4 and set(scores["scores"]) == {"ema", "raw"}
+            assert len(scores["scores"]["raw"]["val"]) == 2  # per image
+            # the curve: raw and EMA on both test sets at every eval step
+            logged = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
+            curve_steps = [r["step"] for r in logged if "sweep/val/raw/psnr" in r]
+            assert curve_steps == [2, 4]
+            assert all("sweep/again/ema/psnr" in r for r in logged if "sweep/val/raw/psnr" in r)
+    table = summary["table"]
+    # Same seed => same initial weights and batches: an identical variant differs by exactly 0.
+    twin = table["vanilla-twin"]["val"]["raw"]["psnr"]["diff"]
+    assert twin["per_seed"] == [0.0, 0.0] and twin["ci95_t"] == (0.0, 0.0)
+    assert twin["ci95_bootstrap"] == (0.0, 0.0)
+    nda = table["noise-da"]["val"]["ema"]["psnr"]
+    assert nda["diff"]["seeds"] == [0, 1] and nda["diff"]["per_seed"][0] != 0.0
+    assert "diff" not in table["vanilla"]["val"]["ema"]["psnr"]  # the reference itself
+    assert (out / "summary.md").is_file() and (out / "curves.png").is_file()
+    md = (out / "summary.md").read_text()
+    assert md.count("| noise-da | 2 |") == 4  # one line per variant in each of 4 tables
+
+    # A rerun trains nothing: every run is finished.
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr("noiseda.sweep.train_and_score", no_training)
+    again = run_sweep(sweep, out, progress=False)
+    assert again["table"] == summary["table"]
+
+
+def test_sweep_resumes_an_unfinished_run_and_adds_seeds(tmp_path, dataset, real_env):
+    out = tmp_path / "out"
+    sweep = load_sweep(_sweep_file(tmp_path, dataset, variants={"vanilla": ["method.name=vanilla"]}), seeds=[0])
+    run_sweep(sweep, out, progress=False)
+    run = out / "runs" / "vanilla" / "seed-0"
+    first = json.loads((run / "scores.json").read_text())
+    # Lose the scores and the last checkpoint: the run is unfinished and resumes from step 2.
+    (run / "scores.json").unlink()
+    import shutil
+
+    from noiseda.checkpoint import list_checkpoints
+
+    shutil.rmtree(list_checkpoints(run)[-1])
+    assert [c.name for c in list_checkpoints(run)] == ["step-00000002"]
+    run_sweep(sweep, out, progress=False)
+    resumed = json.loads((run / "scores.json").read_text())
+    assert resumed["scores"] == first["scores"]  # exact resume: the same weights, the same scores
+    # A new seed on the command line adds runs beside the finished ones.
+    more = run_sweep(load_sweep(_sweep_file(tmp_path, dataset, variants={"vanilla": ["method.name=vanilla"]}),
+                                seeds=[0, 1]), out, progress=False)
+    assert more["table"]["vanilla"]["val"]["ema"]["psnr"]["seeds"] == [0, 1]
+
+
+def test_sweep_refuses_a_finished_run_with_another_config(tmp_path, dataset, real_env):
+    out = tmp_path / "out"
+    path = _sweep_file(tmp_path, dataset, variants={"vanilla": ["method.name=vanilla"]}, seeds=[0])
+    run_sweep(load_sweep(path), out, progress=False)
+    with pytest.raises(NoisedaError, match="another config .*train.lr"):
+        run_sweep(load_sweep(path, ["train.lr=0.001"]), out, progress=False)
+
+
+def test_sweep_cli_parallel_jobs(tmp_path, dataset, real_env, capsys):
+    path = _sweep_file(tmp_path, dataset, variants={"vanilla": ["method.name=vanilla"],
+                                                     "noise-da": ["method.name=noise-da"]}, seeds=[3])
+    assert main(["sweep", str(path), "--out", str(tmp_path / "out"), "--jobs", "2", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "| noise-da | 1 |" in printed and "summary.md" in printed
+    cfg = yaml.safe_load((tmp_path / "out" / "runs" / "noise-da" / "seed-3" / "config.yaml").read_text())
+    assert cfg["train"]["threads"] >= 1 and cfg["train"]["seed"] == 3
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"variants": {}}, "'variants' must map"),
+    ({"reference": "nope"}, "reference 'nope' is not a variant"),
+    ({"seeds": [0, 0]}, "repeats a seed"),
+    ({"seeds": ["a"]}, "non-negative integers"),
+    ({"eval_every": -1}, "'eval_every'"),
+    ({"test_sets": ["x"]}, "'test_sets' must map"),
+    ({"varients": {}}, "unknown key 'varients'"),
+    ({"variants": {"a b": []}}, "variant name 'a b'"),
+    ({"variants": {"a": "method.name=vanilla x"}, "reference": "a", "set": 3}, "'set'|set: expected a list"),
+])
+def test_bad_sweep_files_are_one_line_errors(tmp_path, dataset, real_env, change, message):
+    with pytest.raises(NoisedaError, match=message):
+        load_sweep(_sweep_file(tmp_path, dataset, **change))
+
+
+def test_unset_variable_and_missing_file(tmp_path, dataset, monkeypatch, capsys):
+    monkeypatch.delenv("REAL", raising=False)
+    with pytest.raises(NoisedaError, match="environment variable REAL is not set"):
+        load_sweep(_sweep_file(tmp_path, dataset))
+    assert main(["sweep", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "sweep file not found" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_t_interval_on_a_constructed_example():
+    lo, hi = t_interval([1.0, 2.0, 3.0])  # mean 2, sd 1, t(0.975, 2) = 4.3027
+    half = 4.302652729911275 / math.sqrt(3)
+    assert lo == pytest.approx(2 - half, abs=1e-9) and hi == pytest.approx(2 + half, abs=1e-9)
+    assert t_interval([0.5]) is None
+
+
+def test_bootstrap_interval_on_constructed_examples():
+    assert bootstrap_interval([[0.3, 0.3], [0.3, 0.3], [0.3, 0.3]]) == pytest.approx((0.3, 0.3))
+    # Seeds differ by +-1 around 0, images agree: the interval straddles 0 and stays within [-1, 1].
+    lo, hi = bootstrap_interval([[1.0] * 5, [-1.0] * 5, [0.0] * 5])
+    assert -1.0 <= lo < 0 < hi <= 1.0
+    # Every resample mean lies between the smallest and largest difference.
+    lo, hi = bootstrap_interval([[0.1, 0.2, 0.9], [0.4, 0.3, 0.2]])
+    assert 0.1 <= lo <= hi <= 0.9
+    assert bootstrap_interval([[0.1, 0.2]]) is None  # one seed
+
+
+def test_summary_fields_on_constructed_results():
+    sweep = Sweep(config=None, overrides=[], seeds=[0, 1, 2], reference="a", eval_every=0,
+                  test_sets={"t": "x"}, variants={"a": [], "b": []})
+
+    def run(values):
+        rows = [{"image": f"i{k}", "psnr": v, "ssim": v / 100} for k, v in enumerate(values)]
+        return {"scores": {"ema": {"t": rows}, "raw": {"t": rows}},
+                "input": {"t": [{"image": "i0", "psnr": 20.0, "ssim": 0.5}, {"image": "i1", "psnr": 22.0, "ssim": 0.7}]}}
+
+    results = {("a", 0): run([30, 32]), ("a", 1): run([31, 33]), ("a", 2): run([29, 31]),
+               ("b", 0): run([31, 33]), ("b", 1): run([32, 34]), ("b", 2): run([32, 34])}
+    s = summarize(results, sweep)
+    a, b = s["table"]["a"]["t"]["ema"]["psnr"], s["table"]["b"]["t"]["ema"]["psnr"]
+    assert a["per_seed"] == [31.0, 32.0, 30.0] and a["mean"] == pytest.approx(31.0) and a["sd"] == pytest.approx(1.0)
+    d = b["diff"]
+    assert d["per_seed"] == [1.0, 1.0, 3.0] and d["mean"] == pytest.approx(5 / 3)
+    sd = math.sqrt(((1 - 5 / 3) ** 2 * 2 + (3 - 5 / 3) ** 2) / 2)
+    half = 4.302652729911275 * sd / math.sqrt(3)
+    assert d["ci95_t"] == pytest.approx((5 / 3 - half, 5 / 3 + half))
+    assert d["verdict"] == "no clear difference"  # the t-interval reaches below 0
+    lo, hi = d["ci95_bootstrap"]
+    assert 1.0 <= lo <= hi <= 3.0
+    assert s["input"]["t"] == {"psnr": 21.0, "ssim": pytest.approx(0.6)}
+    md = summary_markdown(s, sweep)
+    assert "| b | 3 | 32.67 +- 0.58 | +1.67 [" in md and "| noisy input | - | 21.00 |" in md
