@@ -10,6 +10,7 @@ def test_demo_runs_and_reports(tmp_path, capsys):
     assert main(["demo", "--out", str(out), "--steps", "2", "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert "| input |" in printed and "| vanilla |" in printed and "| noise-da |" in printed
+    assert "noise-da - vanilla:" in printed and "Does it work?" in printed
     for name in ("side_by_side.png", "report.md", "results.json"):
         assert (out / name).is_file()
     summary = json.loads((out / "results.json").read_text())["summary"]
