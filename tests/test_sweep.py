@@ -180,3 +180,16 @@ def test_summary_fields_on_constructed_results():
     assert s["input"]["t"] == {"psnr": 21.0, "ssim": pytest.approx(0.6)}
     md = summary_markdown(s, sweep)
     assert "| b | 3 | 32.67 +- 0.58 | +1.67 [" in md and "| noisy input | - | 21.00 |" in md
+
+
+def test_a_second_sweep_in_the_same_folder_is_refused(tmp_path, dataset, real_env):
+    from noiseda.sweep import _lock
+
+    out = tmp_path / "out"
+    held = _lock(out)
+    try:
+        with pytest.raises(NoisedaError, match="another noiseda sweep is running"):
+            run_sweep(load_sweep(_sweep_file(tmp_path, dataset)), out, progress=False)
+    finally:
+        held.close()
+    assert not (out / "runs").exists()  # nothing trained

@@ -476,10 +476,37 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def _lock(out: Path):
+    """One sweep process per folder: two would train the same unfinished runs at once. The lock
+    is an flock, so a killed sweep leaves nothing stale behind."""
+    try:
+        import fcntl
+    except ImportError:  # not on a POSIX system: no lock
+        return None
+    out.mkdir(parents=True, exist_ok=True)
+    handle = open(out / "sweep.lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise NoisedaError(f"another noiseda sweep is running in {out}; wait for it, or use another --out") from None
+    return handle
+
+
 def run_sweep(sweep: Sweep, out: str | Path, jobs: int = 1, progress: bool = True,
               summary_only: bool = False) -> dict:
     out = Path(out)
     done, todo = plan(sweep, out)
+    lock = _lock(out) if todo and not summary_only else None
+    try:
+        return _run_planned(sweep, out, done, todo, jobs, progress, summary_only)
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _run_planned(sweep: Sweep, out: Path, done: list, todo: list, jobs: int, progress: bool,
+                 summary_only: bool) -> dict:
     if summary_only:
         todo = []
     if todo:
