@@ -97,6 +97,14 @@ def test_sweep_refuses_a_finished_run_with_another_config(tmp_path, dataset, rea
     out = tmp_path / "out"
     path = _sweep_file(tmp_path, dataset, variants={"vanilla": ["method.name=vanilla"]}, seeds=[0])
     run_sweep(load_sweep(path), out, progress=False)
+    # A config field added to noiseda after the run was trained takes its default: still this run.
+    saved = out / "runs" / "vanilla" / "seed-0" / "config.yaml"
+    cfg = yaml.safe_load(saved.read_text())
+    del cfg["train"]["diffusion_lr"]
+    saved.write_text(yaml.safe_dump(cfg))
+    from noiseda.sweep import plan
+
+    assert plan(load_sweep(path), out) == ([("vanilla", 0)], [])
     with pytest.raises(NoisedaError, match="another config .*train.lr"):
         run_sweep(load_sweep(path, ["train.lr=0.001"]), out, progress=False)
 

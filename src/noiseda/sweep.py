@@ -443,7 +443,7 @@ def plan(sweep: Sweep, out: Path) -> tuple[list[tuple[str, int]], list[tuple[str
     A finished run must have been trained with this sweep's config for it."""
     import yaml as _yaml
 
-    from noiseda.config import config_to_dict
+    from noiseda.config import config_from_dict, config_to_dict
 
     done, todo = [], []
     for seed in sweep.seeds:
@@ -452,7 +452,8 @@ def plan(sweep: Sweep, out: Path) -> tuple[list[tuple[str, int]], list[tuple[str
             want = _comparable(config_to_dict(run_config(sweep, variant, seed)))
             saved = run / "config.yaml"
             if saved.is_file():
-                have = _comparable(_yaml.safe_load(saved.read_text()))
+                # Read back through the config types: fields added since it was saved take their defaults.
+                have = _comparable(config_to_dict(config_from_dict(_yaml.safe_load(saved.read_text()))))
                 if have != want:
                     diff = _first_difference(have, want)
                     raise NoisedaError(f"{run} was trained with another config ({diff}); "
