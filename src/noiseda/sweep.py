@@ -396,40 +396,42 @@ def read_curves(out: Path, variant: str, seed: int) -> dict[str, list[tuple[int,
 
 
 def curves_figure(out: Path, sweep: Sweep, summary: dict, path: Path) -> bool:
-    """Per test set: PSNR against step, the mean over seeds per variant with a band from the
-    lowest to the highest seed; EMA solid, raw dashed; the noisy input dotted."""
+    """PSNR against step, one column per test set, EMA weights on top and raw below: the mean
+    over the seeds of the summary (finished runs only) per variant, with a band from the lowest
+    to the highest seed; the noisy input dotted."""
     from noiseda.plots import pyplot, save_figure
 
     plt = pyplot()
     if plt is None:
         return False
     tests = list(sweep.test_sets)
-    fig, axes = plt.subplots(1, len(tests), figsize=(5 * len(tests), 3.8), squeeze=False)
+    fig, axes = plt.subplots(2, len(tests), figsize=(4.6 * len(tests), 6.6), squeeze=False, sharex=True)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, test in zip(axes[0], tests):
-        for vi, variant in enumerate(sweep.variants):
-            for weights, style in (("ema", "-"), ("raw", "--")):
-                series = [dict(read_curves(out, variant, s).get(f"{test}/{weights}/psnr", [])) for s in sweep.seeds]
+    for col, test in enumerate(tests):
+        for row, weights in enumerate(WEIGHTS):
+            ax = axes[row][col]
+            for vi, (variant, per_test) in enumerate(summary["table"].items()):
+                seeds = per_test[test][weights]["psnr"]["seeds"]
+                series = [dict(read_curves(out, variant, s).get(f"{test}/{weights}/psnr", [])) for s in seeds]
                 series = [s for s in series if s]
-                if not series:
-                    continue
-                steps = sorted(set.intersection(*(set(s) for s in series)))
+                steps = sorted(set.intersection(*(set(s) for s in series))) if series else []
                 if not steps:
                     continue
                 vals = [[s[k] for s in series] for k in steps]
-                mean = [sum(v) / len(v) for v in vals]
                 color = colors[vi % len(colors)]
-                ax.plot(steps, mean, style, color=color, label=f"{variant} ({weights}, {len(series)} seeds)")
+                ax.plot(steps, [sum(v) / len(v) for v in vals], color=color, label=f"{variant} ({len(series)} seeds)")
                 if len(series) > 1:
-                    ax.fill_between(steps, [min(v) for v in vals], [max(v) for v in vals], color=color,
-                                    alpha=0.12 if weights == "ema" else 0.06, linewidth=0)
-        ax.axhline(summary["input"][test]["psnr"], color="grey", linestyle=":", label="noisy input")
-        ax.set_title(test)
-        ax.set_xlabel("step")
-        ax.set_ylabel("PSNR (dB)")
-        ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
+                    ax.fill_between(steps, [min(v) for v in vals], [max(v) for v in vals], color=color, alpha=0.12,
+                                    linewidth=0)
+            ax.axhline(summary["input"][test]["psnr"], color="grey", linestyle=":", label="noisy input")
+            ax.set_title(f"{test}, {weights.upper()} weights", fontsize=10)
+            ax.set_ylabel("PSNR (dB)")
+            ax.grid(alpha=0.3)
+            if row == len(WEIGHTS) - 1:
+                ax.set_xlabel("step")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     save_figure(fig, path)
     plt.close(fig)
     return True
