@@ -256,6 +256,8 @@ def _worker(args) -> tuple[str, int, Optional[str]]:
         return variant, seed, None
     except NoisedaError as exc:
         return variant, seed, str(exc)
+    except Exception as exc:  # one failed run must not take the others down; it is named below
+        return variant, seed, f"{type(exc).__name__}: {exc}"
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -443,8 +445,6 @@ def curves_figure(out: Path, sweep: Sweep, summary: dict, path: Path) -> bool:
 def plan(sweep: Sweep, out: Path) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
     """(finished, to do), in seed-major order so that paired runs finish close together.
     A finished run must have been trained with this sweep's config for it."""
-    import yaml as _yaml
-
     from noiseda.config import config_from_dict, config_to_dict
 
     done, todo = [], []
@@ -455,7 +455,10 @@ def plan(sweep: Sweep, out: Path) -> tuple[list[tuple[str, int]], list[tuple[str
             saved = run / "config.yaml"
             if saved.is_file():
                 # Read back through the config types: fields added since it was saved take their defaults.
-                have = _comparable(config_to_dict(config_from_dict(_yaml.safe_load(saved.read_text()))))
+                try:
+                    have = _comparable(config_to_dict(config_from_dict(yaml.safe_load(saved.read_text()))))
+                except (yaml.YAMLError, OSError, UnicodeDecodeError) as exc:
+                    raise NoisedaError(f"{saved}: unreadable ({exc.__class__.__name__}); delete that run") from None
                 if have != want:
                     diff = _first_difference(have, want)
                     raise NoisedaError(f"{run} was trained with another config ({diff}); "
