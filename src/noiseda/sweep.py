@@ -23,13 +23,14 @@ two 95% confidence intervals:
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
 import re
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -37,7 +38,7 @@ import yaml
 
 from noiseda.errors import NoisedaError
 
-SWEEP_KEYS = {"config", "set", "seeds", "reference", "eval_every", "test_sets", "variants", "metrics"}
+SWEEP_KEYS = {"config", "set", "seeds", "reference", "eval_every", "test_sets", "variants"}
 METRICS = ("psnr", "ssim")
 WEIGHTS = ("ema", "raw")
 _VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
@@ -52,7 +53,11 @@ class Sweep:
     eval_every: int
     test_sets: dict[str, str]  # name -> pairs folder (or ADAPTER:PATH)
     variants: dict[str, list[str]]  # name -> overrides
-    source: dict = field(default_factory=dict)  # the file as read, variables expanded
+
+    def as_file(self) -> dict:
+        """The sweep as a file would state it, variables expanded (saved beside the runs)."""
+        return {"config": self.config, "set": self.overrides, "seeds": self.seeds, "reference": self.reference,
+                "eval_every": self.eval_every, "test_sets": self.test_sets, "variants": self.variants}
 
 
 def _expand(value: str, where: str) -> str:
@@ -115,7 +120,7 @@ def load_sweep(path: str | Path, extra_overrides: list[str] = (), seeds: Optiona
     config = data.get("config")
     if config is not None and not isinstance(config, str):
         raise NoisedaError(f"sweep file {path}: 'config' must be a config name or path")
-    sweep = Sweep(
+    return Sweep(
         config=_expand(config, "config") if config else None,
         overrides=_str_list(data.get("set"), "set") + list(extra_overrides),
         seeds=seeds,
@@ -124,10 +129,6 @@ def load_sweep(path: str | Path, extra_overrides: list[str] = (), seeds: Optiona
         test_sets={str(k): _expand(v, f"test_sets.{k}") for k, v in tests.items()},
         variants={str(k): _str_list(v, f"variants.{k}") for k, v in variants.items()},
     )
-    sweep.source = {"config": sweep.config, "set": sweep.overrides, "seeds": sweep.seeds,
-                    "reference": sweep.reference, "eval_every": sweep.eval_every,
-                    "test_sets": sweep.test_sets, "variants": sweep.variants}
-    return sweep
 
 
 def run_config(sweep: Sweep, variant: str, seed: int, threads: int = 0):
@@ -236,7 +237,7 @@ def train_and_score(sweep: Sweep, out: Path, variant: str, seed: int, threads: i
           evaluator=curve_point if sweep.eval_every else None)
     seconds = time.perf_counter() - tic
     ema_net, spec = load_restorer(run / "final", device)
-    raw_net, _ = load_restorer(run / "final", device)
+    raw_net = copy.deepcopy(ema_net)  # the same net, given the raw weights below
     last = load_checkpoint(list_checkpoints(run)[-1])
     raw_net.load_state_dict({k[len("restorer."):]: v for k, v in last["model"].items() if k.startswith("restorer.")})
     scores = {w: tests.score(n, spec["value_range"], y_channel, device, True)
@@ -517,7 +518,7 @@ def _run_planned(sweep: Sweep, out: Path, done: list, todo: list, jobs: int, pro
         todo = []
     if todo:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "sweep.yaml").write_text(yaml.safe_dump(sweep.source, sort_keys=False))
+        (out / "sweep.yaml").write_text(yaml.safe_dump(sweep.as_file(), sort_keys=False))
         print(f"sweep: {len(done)} runs finished, {len(todo)} to run ({jobs} at a time)", file=sys.stderr)
     threads = max(1, usable_cores() // jobs) if jobs > 1 else 0
     failures = []
@@ -547,7 +548,7 @@ def _run_planned(sweep: Sweep, out: Path, done: list, todo: list, jobs: int, pro
     if not results:
         raise NoisedaError(f"{out}: no finished runs to summarise")
     summary = summarize(results, sweep)
-    summary["sweep"] = sweep.source
+    summary["sweep"] = sweep.as_file()
     from noiseda.data.io import write_atomic
 
     md = summary_markdown(summary, sweep, "psnr") + "\n" + summary_markdown(summary, sweep, "ssim")
