@@ -24,7 +24,8 @@ def _check(capsys, argv, message, tmp_path=None):
 
 
 def test_missing_folder(tmp_path, capsys):
-    _check(capsys, _train(tmp_path, f"data.clean={tmp_path / 'nope'}", f"data.real={tmp_path}"),
+    write_images(tmp_path / "real", 1)
+    _check(capsys, _train(tmp_path, f"data.clean={tmp_path / 'nope'}", f"data.real={tmp_path / 'real'}"),
            "no such file or folder", tmp_path)
 
 
@@ -197,3 +198,66 @@ def test_bad_arguments(tmp_path, capsys):
     for argv, message in cases:
         _check(capsys, argv, message, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]  # nothing written anywhere
+
+
+def _tree(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def _restorer(folder):
+    from noiseda.checkpoint import export_restorer
+    from noiseda.nets import build_net
+
+    spec = {"format": "noiseda-restorer/1", "net": "unet", "kwargs": {"width": 4}, "value_range": [0.0, 1.0],
+            "task": "denoise"}
+    return export_restorer(folder, build_net("unet", width=4).state_dict(), spec)
+
+
+def test_first_hour_mistakes(tmp_path, capsys, monkeypatch):
+    """What a newcomer typed wrong in their first hour: each gets one line and exit 2, writes nothing."""
+    import torch
+
+    weights = _restorer(tmp_path / "model")
+    write_images(tmp_path / "in", 1)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    not_a_checkpoint = tmp_path / "notes.pth"
+    not_a_checkpoint.write_text("hello world\n")
+    restore = ["restore", "--weights", str(weights), "--input", str(tmp_path / "in"), "--no-progress"]
+    cases = [
+        (["demo", "--out", str(a_file)], "is a file"),
+        (["demo", "--out", str(tmp_path / "demo"), "--steps", "-1"], "--steps: expected >= 1"),
+        (["train", "-c", "tiny-cpu", "--out", str(a_file)], "is a file"),
+        (restore + ["--output", str(tmp_path / "out"), "--device", "foo"], "--device: unknown device 'foo'"),
+        (restore + ["--output", str(tmp_path / "out"), "--device", "cuda:99"], "--device cuda:99"),
+        (restore + ["--output", str(a_file / "sub")], "is a file, not a folder"),
+        (restore + ["--output", "/proc/noiseda-test/x"], "--output /proc/noiseda-test/x"),
+        (["nets", "--size", "0"], "--size: expected image sizes of at least 1 pixel"),
+        (["nets", "--size", "128", "-8"], "--size: expected image sizes of at least 1 pixel"),
+        (["config", "--set", "method.name=noise-daa"], "did you mean 'noise-da'"),
+        (["config", "--set", "net.name=unet-x"], "config net.name: unknown restoration net 'unet-x'"),
+        (["import-official", str(not_a_checkpoint), "--task", "denoise", "--out", str(tmp_path / "imported")],
+         "not a readable PyTorch checkpoint (KeyError"),
+        (["train", "-c", "tiny-cpu", "--out", str(tmp_path / "empty-run"), "--resume", "--set",
+          f"data.clean={tmp_path / 'no-data'}"], "no complete checkpoint"),  # before looking at any data
+    ]
+    if not torch.cuda.is_available():
+        cases.append((restore + ["--output", str(tmp_path / "out"), "--device", "cuda"], "no CUDA GPU"))
+    before = _tree(tmp_path)
+    for argv, message in cases:
+        _check(capsys, argv, message)
+        assert _tree(tmp_path) == before, argv
+    monkeypatch.setenv("NOISEDA_MAX_PIXELS", "abc")
+    _check(capsys, restore + ["--output", str(tmp_path / "out")], "NOISEDA_MAX_PIXELS: expected a positive")
+    assert _tree(tmp_path) == before
+
+
+def test_weights_that_do_not_fit_their_net_json_say_which_keys(tmp_path, capsys):
+    import json
+
+    weights = _restorer(tmp_path / "model")
+    spec = json.loads((weights / "net.json").read_text())
+    (weights / "net.json").write_text(json.dumps({**spec, "kwargs": {"width": 8}}))
+    write_images(tmp_path / "in", 1)
+    _check(capsys, ["restore", "--weights", str(weights), "--input", str(tmp_path / "in"), "--output",
+                    str(tmp_path / "out")], "of another shape (e.g. ")

@@ -70,12 +70,16 @@ def test_corrupt_and_missing_files_name_the_file(tmp_path):
 
 
 def test_pixel_limit(tmp_path, monkeypatch):
-    import noiseda.data.io as io
-
     Image.new("RGB", (20, 20)).save(tmp_path / "big.png")
-    monkeypatch.setattr(io, "MAX_PIXELS", 100)
-    with pytest.raises(NoisedaError, match="pixel limit"):
+    monkeypatch.setenv("NOISEDA_MAX_PIXELS", "100")
+    with pytest.raises(NoisedaError, match="over the pixel limit of 100"):
         read_image(tmp_path / "big.png")
+    monkeypatch.setenv("NOISEDA_MAX_PIXELS", "400")
+    assert read_image(tmp_path / "big.png").pixels.shape == (20, 20, 3)
+    for bad in ("abc", "0", "-5", "1e6"):
+        monkeypatch.setenv("NOISEDA_MAX_PIXELS", bad)
+        with pytest.raises(NoisedaError, match="NOISEDA_MAX_PIXELS: expected a positive whole number"):
+            read_image(tmp_path / "big.png")
 
 
 def test_write_is_atomic_on_failure(tmp_path):

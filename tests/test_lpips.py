@@ -36,6 +36,26 @@ def test_frozen_values_on_images_the_test_makes():
 
 
 @needs_weights
+def test_agrees_with_the_reference_implementation_on_its_example_images():
+    # The LPIPS project's own example images (tests/data/lpips, BSD-2, LICENSE beside them); its
+    # test_network.py prints 0.722 and 0.138 for LPIPS v0.1 with AlexNet on these whole images.
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    folder = Path(__file__).parent / "data" / "lpips"
+
+    def read(name):
+        rgb = np.asarray(Image.open(folder / f"{name}.png").convert("RGB"))
+        return torch.from_numpy(rgb.copy()).permute(2, 0, 1).float() / 255
+
+    net, ref = load_lpips(), read("ex_ref")
+    assert round(lpips(net, read("ex_p0"), ref), 3) == 0.722
+    assert round(lpips(net, read("ex_p1"), ref), 3) == 0.138
+
+
+@needs_weights
 def test_more_noise_is_further():
     net = load_lpips()
     ref, _, _ = _images()

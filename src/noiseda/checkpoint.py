@@ -24,6 +24,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from noiseda.errors import NoisedaError
+from noiseda.data.io import file_mode
 
 MANIFEST = "manifest.json"
 NET_JSON = "net.json"
@@ -53,6 +54,7 @@ def _write_json(path: Path, data: Any) -> None:
 def _save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(path))
     with open(path, "rb+") as f:
+        os.fchmod(f.fileno(), file_mode())  # safetensors creates 0600 files
         os.fsync(f.fileno())
 
 
@@ -154,6 +156,24 @@ def resolve_weights(weights: str | Path) -> Path:
     raise NoisedaError(f"no {RESTORER_FILE} + {NET_JSON} in {weights} (give an exported model or a run folder)")
 
 
+def fit_problems(net: torch.nn.Module, state: dict[str, torch.Tensor]) -> str:
+    """Why ``state`` does not load into ``net``, in one line: missing, unexpected and reshaped keys."""
+    own = net.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shaped = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+    if shaped:
+        k = shaped[0]
+        parts.append(f"{len(shaped)} of another shape (e.g. {k}: {tuple(state[k].shape)} in the file, "
+                     f"{tuple(own[k].shape)} in the net)")
+    return "; ".join(parts) or "keys and shapes match"
+
+
 def load_restorer(weights: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
     from noiseda.nets import build_net
 
@@ -162,9 +182,13 @@ def load_restorer(weights: str | Path, device: str | torch.device = "cpu") -> tu
         spec = json.loads((folder / NET_JSON).read_text())
         net = build_net(spec["net"], **spec.get("kwargs", {}))
         state = load_file(str(folder / RESTORER_FILE))
-        net.load_state_dict(state)
     except NoisedaError:
         raise
     except Exception as exc:
         raise NoisedaError(f"cannot load restorer from {folder}: {str(exc).splitlines()[0]}") from None
+    try:
+        net.load_state_dict(state)
+    except RuntimeError:
+        raise NoisedaError(f"cannot load restorer from {folder}: its weights do not fit the net in {NET_JSON} "
+                           f"({spec['net']}, {spec.get('kwargs', {})}): {fit_problems(net, state)}") from None
     return net.to(device).eval(), spec

@@ -10,10 +10,28 @@ from pathlib import Path
 PRECISIONS = ("auto", "no", "bf16", "fp16")
 
 
-def _default_device() -> str:
+def _device(value: str | None) -> str:
+    """--device, checked before any work: a device this machine has (default: cuda if it has one)."""
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if value is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(value)
+    except (RuntimeError, ValueError):
+        raise_error(f"--device: unknown device {value!r} (expected cpu, cuda or cuda:N)")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise_error(f"--device {value}: this machine has no CUDA GPU that torch {torch.__version__} can use; "
+                        "use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise_error(f"--device {value}: there are {torch.cuda.device_count()} CUDA GPUs (cuda:0 ...)")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise_error(f"--device {value}: Apple's MPS is not available here; use --device cpu")
+    elif device.type != "cpu":
+        raise_error(f"--device {value}: noiseda runs on cpu, cuda or mps")
+    return value
 
 
 def _tile(value: str):
@@ -40,10 +58,12 @@ def cmd_train(args) -> int:
         if run_dir is None:
             raise_error("--resume without -c needs --out RUN_DIR")
         config = str(run_dir / "config.yaml")
+        if not Path(config).is_file():
+            raise_error(f"--resume: no run to resume in {run_dir} (no config.yaml; give the config with -c)")
     cfg = load_config(config, args.set or [])  # no config: the built-in (paper) defaults + --set
     if run_dir is None:
         run_dir = Path("runs") / f"{Path(config).stem if config else 'default'}-{cfg.method.name}"
-    summary = train(cfg, run_dir, resume=args.resume, progress=not args.no_progress)
+    summary = train(cfg, run_dir, resume=args.resume, progress=not args.no_progress, overwrite=args.overwrite)
     if not summary["main_process"]:
         return 0
     best = summary["best"]
@@ -59,7 +79,7 @@ def cmd_evaluate(args) -> int:
     from noiseda.lpips import UNAVAILABLE, load_lpips
 
     y = True if args.y_channel else (False if args.rgb else None)
-    device = args.device or _default_device()
+    device = _device(args.device)
     lpips_net = None if args.no_lpips else load_lpips(args.lpips_weights, device)
     if lpips_net is None and not args.no_lpips:
         print(f"noiseda: {UNAVAILABLE}", file=sys.stderr)
@@ -71,7 +91,7 @@ def cmd_evaluate(args) -> int:
         res = compare(parse_named(args.compare), args.pairs, args.out, y, device, args.tile, args.precision,
                       lpips_net, args.baseline, args.oracle)
         print(res["table"])
-        extra = "" if res["figure"] else " (no compare.png: pip install matplotlib for the figure)"
+        extra = "" if res["figure"] else " (no compare.png: matplotlib is missing; reinstall noiseda)"
         print(f"compare.md, compare.json, compare.png, compare-sheet.png and per-method folders in {args.out}{extra}")
         return 0
     if args.baseline or args.oracle:
@@ -90,7 +110,7 @@ def cmd_restore(args) -> int:
     from noiseda.restore import restore_paths
 
     done, failed = restore_paths(
-        args.weights, args.input, args.output, args.device or _default_device(), args.tile,
+        args.weights, args.input, args.output, _device(args.device), args.tile,
         args.skip_existing, args.format, progress=not args.no_progress, precision=args.precision,
         compile=args.compile,
     )
@@ -109,7 +129,7 @@ def cmd_sweep(args) -> int:
     summary = run_sweep(sweep, args.out, jobs=args.jobs, progress=not args.no_progress,
                         summary_only=args.summary_only)
     print(summary["markdown"])
-    figure = "curves.png, " if summary["figure"] else "(no curves.png: pip install matplotlib) "
+    figure = "curves.png, " if summary["figure"] else "(no curves.png: matplotlib is missing; reinstall noiseda) "
     print(f"summary.md, summary.json, {figure}and every run under {Path(args.out) / 'runs'}")
     return 0
 
@@ -124,7 +144,7 @@ def cmd_report(args) -> int:
     if not (run / "config.yaml").is_file():
         raise_error(f"{run} is not a run folder (no config.yaml)")
     cfg = load_config(str(run / "config.yaml"))
-    device = args.device or _default_device()
+    device = _device(args.device)
     net = load_restorer(run / "final", device)[0] if (run / "final").is_dir() else None
     path = write_report(run, None, net, load_validation(cfg) if net is not None else [], cfg.data.value_range, device)
     print(f"written {path}")
@@ -174,6 +194,8 @@ def cmd_nets(args) -> int:
     from noiseda.nets.count import count_macs, count_params
 
     sizes = args.size or [128, 256]
+    if min(sizes) < 1:
+        raise_error(f"--size: expected image sizes of at least 1 pixel, got {min(sizes)}")
     print("| net | params | " + " | ".join(f"GMACs at {s}x{s}" for s in sizes) + " | published |")
     print("|---" * (len(sizes) + 3) + "|")
     for name in NETS.names():
@@ -228,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. train.steps=500")
     t.add_argument("--out", help="run folder (default: runs/<config>-<method>)")
     t.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint in --out")
+    t.add_argument("--overwrite", action="store_true",
+                   help="delete an earlier run's checkpoints, logs and models in --out and start over")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(fn=cmd_train)
 
@@ -235,7 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     w = e.add_mutually_exclusive_group(required=True)
     w.add_argument("--weights", help="exported model folder or run folder")
     w.add_argument("--compare", nargs="+", metavar="NAME=WEIGHTS",
-                   help="several restorers side by side: a table, a bar figure and a contact sheet in --out")
+                   help="several restorers side by side: a table, a figure of per-image differences to the "
+                        "baseline and a contact sheet in --out")
     e.add_argument("--baseline", help="with --compare: the name gaps are measured from (default: the first)")
     e.add_argument("--oracle", help="with --compare: a net trained on real pairs; adds the share of the "
                                     "synthetic-to-real PSNR gap each method closes")
@@ -336,14 +361,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from noiseda.errors import NoisedaError
+    from noiseda.errors import NoisedaError, TrainingInterrupted
 
     args = build_parser().parse_args(argv)
     try:
+        from noiseda.data.io import max_pixels
+
+        max_pixels()  # a bad $NOISEDA_MAX_PIXELS is refused before any work, not once per image
         return args.fn(args)
     except NoisedaError as exc:
         print(f"noiseda: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the file system refused something: a path the user gave, a full disk
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"noiseda: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
+    except TrainingInterrupted as exc:
+        print(f"noiseda: {exc}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("noiseda: interrupted", file=sys.stderr)
         return 130

@@ -234,6 +234,14 @@ def save_config(cfg: Config, path: Path) -> None:
 
 def validate(cfg: Config) -> None:
     """Cross-field checks that types alone cannot express."""
+    from noiseda.adapt import METHODS
+    from noiseda.nets import NETS
+
+    for what, registry, name in (("method.name", METHODS, cfg.method.name), ("net.name", NETS, cfg.net.name)):
+        try:
+            registry.get(name)
+        except NoisedaError as exc:
+            raise NoisedaError(f"config {what}: {exc}") from None
     reserved = {"width", "name", "zero_init_last"} & set(cfg.net.options)
     if reserved:
         raise NoisedaError(f"config net.options.{sorted(reserved)[0]}: set it as net.{sorted(reserved)[0]} instead")

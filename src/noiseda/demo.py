@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from noiseda.config import load_config
-from noiseda.data.io import Picture, write_image
+from noiseda.data.io import Picture, write_atomic, write_image
 from noiseda.sheet import contact_sheet
 from noiseda.degrade import DEGRADATIONS
 from noiseda.errors import NoisedaError
@@ -82,7 +82,7 @@ def make_demo_data(root: Path) -> None:
 
 
 def run_demo(out: str | Path = "noiseda-demo", steps: Optional[int] = None, progress: bool = True) -> dict:
-    from noiseda.checkpoint import load_restorer
+    from noiseda.checkpoint import list_checkpoints, load_restorer
     from noiseda.data.datasets import load_pairs, load_tensor
     from noiseda.evaluate import summarize
     from noiseda.infer import restore_tensor
@@ -90,9 +90,13 @@ def run_demo(out: str | Path = "noiseda-demo", steps: Optional[int] = None, prog
     from noiseda.train import train
 
     out = Path(out)
+    if steps is not None and steps < 1:
+        raise NoisedaError(f"--steps: expected >= 1, got {steps}")
+    if out.exists() and not out.is_dir():
+        raise NoisedaError(f"--out {out} is a file; choose a folder")
     if out.exists() and any(out.iterdir()) and not (out / "demo-data").is_dir():
         raise NoisedaError(f"{out} exists and is not a noiseda demo folder; choose another --out")
-    data = out / "demo-data"
+    data = out.resolve() / "demo-data"  # absolute in the runs' configs: resumable from anywhere
     if not data.is_dir():  # generated aside, then renamed: never half-written
         tmp = out / ".demo-data.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -111,7 +115,8 @@ def run_demo(out: str | Path = "noiseda-demo", steps: Optional[int] = None, prog
         cfg = load_config("demo", overrides)
         run = out / "runs" / method
         tic = time.perf_counter()
-        train(cfg, run, resume=(run / "checkpoints").is_dir(), progress=progress)
+        resume = bool(list_checkpoints(run))  # a rerun continues (or just reloads) each method
+        train(cfg, run, resume=resume, overwrite=not resume, progress=progress)
         timings[method] = time.perf_counter() - tic
         results[method] = load_restorer(run / "final")[0]
 
@@ -134,8 +139,8 @@ def run_demo(out: str | Path = "noiseda-demo", steps: Optional[int] = None, prog
     verdict = (f"noise-da - vanilla: {gain:+.2f} dB PSNR, {summary['noise-da']['ssim'] - summary['vanilla']['ssim']:+.4f} "
                f"SSIM (one seed: whether a difference this size is real is answered over seeds in {EVIDENCE})")
     contact_sheet(grid[:4], ["input (simulated real)", "vanilla", "noise-da", "clean"], out / "side_by_side.png")
-    (out / "results.json").write_text(json.dumps({"summary": summary, "per_image": rows,
-                                                  "train_seconds": timings}, indent=2))
+    write_atomic(out / "results.json", json.dumps({"summary": summary, "per_image": rows,
+                                                   "train_seconds": timings}, indent=2))
     report = f"""# noiseda demo
 
 Synthetic domain: {', '.join(SYNTHETIC)} (scikit-image) + AWGN, sigma in [{cfg.data.sigma_range[0]:g}, {cfg.data.sigma_range[1]:g}]/255.
@@ -152,8 +157,13 @@ Training time: vanilla {timings['vanilla']:.0f} s, noise-da {timings['noise-da']
 
 ![input | vanilla | noise-da | clean](side_by_side.png)
 """
-    (out / "report.md").write_text(report)
+    write_atomic(out / "report.md", report)
     print(table)
     print(verdict)
     print(f"side-by-side: {out / 'side_by_side.png'}; report: {out / 'report.md'}")
+    model = out / "runs" / "noise-da" / "final"
+    print(f"models: {out / 'runs' / 'vanilla' / 'final'} and {model}; training logs: "
+          f"tensorboard --logdir {out / 'runs'}")
+    print(f"next: restore your own photos with `noiseda restore --weights {model} --input PHOTOS --output "
+          "restored`; train on your data: README \"Train on your data\"")
     return summary

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from noiseda import __version__
-from noiseda.checkpoint import export_restorer
+from noiseda.checkpoint import export_restorer, fit_problems
 from noiseda.errors import NoisedaError
 from noiseda.nets import build_net
 
@@ -64,7 +64,9 @@ def import_official(ckpt: str, task: str, out_dir: str) -> Path:
         raise NoisedaError(f"{source}: refused, not loadable with weights_only=True "
                            f"(it holds more than tensors and could run code): {str(exc).splitlines()[0]}") from None
     except Exception as exc:
-        raise NoisedaError(f"{source}: cannot read checkpoint: {str(exc).splitlines()[0]}") from None
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        raise NoisedaError(f"{source}: not a readable PyTorch checkpoint ({exc.__class__.__name__}"
+                           f"{': ' + detail if detail else ''})") from None
     state = convert_state(_find_state(obj, source))
     first = state.get("down_path.0.0.weight")
     if first is None:
@@ -75,8 +77,8 @@ def import_official(ckpt: str, task: str, out_dir: str) -> Path:
     net = build_net(name, **kwargs)
     try:
         net.load_state_dict(state)
-    except RuntimeError as exc:
-        raise NoisedaError(f"{source}: weights do not fit {name}: {str(exc).splitlines()[0]}") from None
+    except RuntimeError:
+        raise NoisedaError(f"{source}: weights do not fit {name}: {fit_problems(net, state)}") from None
     spec = {"format": "noiseda-restorer/1", "net": name, "kwargs": kwargs, "value_range": VALUE_RANGES[task],
             "task": task, "method": "official", "source": str(source), "noiseda_version": __version__}
     return export_restorer(out, {k: v.contiguous() for k, v in net.state_dict().items()}, spec)

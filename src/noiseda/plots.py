@@ -1,4 +1,4 @@
-"""Figures with matplotlib, an optional dependency (pip install "noiseda[plots]")."""
+"""Figures with matplotlib (a dependency; a broken install without it still gets every table)."""
 
 from __future__ import annotations
 

@@ -98,7 +98,7 @@ def write_report(run_dir: Path, summary: dict | None = None, net=None, val_image
     if has_curves:
         lines += ["", "![curves](report/curves.png)"]
     elif records:
-        lines += ["", "(No curves: install matplotlib, `pip install \"noiseda[plots]\"`.)"]
+        lines += ["", "(No curves: matplotlib is missing; reinstall noiseda.)"]
     if has_samples:
         lines += ["", "![samples](report/samples.png)"]
     path = run_dir / "report.md"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import os
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -42,6 +43,17 @@ def plan_outputs(inputs: Sequence[str], output: str, suffix: Optional[str] = Non
     return jobs
 
 
+def check_output_folder(output: str) -> None:
+    """Refuse, before any work, an --output that cannot become a writable folder: a file, a
+    path through a file, or a place this user cannot write to. Nothing is created here."""
+    out = Path(output).expanduser().absolute()
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not existing.is_dir():
+        raise NoisedaError(f"--output {output}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise NoisedaError(f"--output {output}: no permission to write in {existing}")
+
+
 def restore_picture(net, spec: dict, pic: Picture, device, tile: Optional[int]) -> Picture:
     # In-place and copy-free where possible: an 8000x8000 image is 768 MB per float copy.
     rgb = torch.from_numpy(np.ascontiguousarray(pic.rgb)).permute(2, 0, 1)
@@ -69,8 +81,13 @@ def restore_paths(
     from tqdm import tqdm
 
     jobs = plan_outputs(inputs, output, suffix)
+    check_output_folder(output)
     net, spec = load_restorer(weights, device)
     net = for_inference(net, device, precision, compile)
+    try:
+        Path(output).expanduser().mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NoisedaError(f"--output {output}: cannot create it ({exc.strerror or exc})") from None
     done, failed = 0, []
     with torch.inference_mode():
         resolved = getattr(net, "precision", "no")  # what auto resolved to
@@ -83,4 +100,6 @@ def restore_paths(
                 done += 1
             except NoisedaError as exc:
                 failed.append((src, str(exc)))
+            except OSError as exc:  # a full disk, a folder made read-only meanwhile: say so, go on
+                failed.append((src, f"cannot write {dst}: {exc.strerror or exc}"))
     return done, failed

@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
+import shutil
+import signal
+import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -24,7 +29,7 @@ from noiseda.data.adapters import split_spec
 from noiseda.data.datasets import StepBatches, derive_seed
 from noiseda.data.setup import build_samples, device_degradation, load_validation
 from noiseda.ema import EMA
-from noiseda.errors import NoisedaError
+from noiseda.errors import NoisedaError, TrainingInterrupted
 from noiseda.infer import restore_tensor, to_model_range
 from noiseda.metrics import psnr, ssim
 from noiseda.nets import build_net
@@ -73,7 +78,7 @@ def _check_run_dir(run_dir: Path, cfg: Config) -> None:
 class _Logger:
     """metrics.jsonl + TensorBoard, main process only."""
 
-    def __init__(self, run_dir: Path, enabled: bool):
+    def __init__(self, run_dir: Path, enabled: bool, start: int):
         self.enabled = enabled
         self.jsonl = run_dir / "metrics.jsonl" if enabled else None
         self.tb = None
@@ -81,7 +86,8 @@ class _Logger:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self.tb = SummaryWriter(str(run_dir / "tensorboard"))
+                # On resume, TensorBoard hides the events a stopped run wrote after its checkpoint.
+                self.tb = SummaryWriter(str(run_dir / "tensorboard"), purge_step=start + 1 if start else None)
             except ImportError:  # tensorboard is a dependency, but stay usable without it
                 self.tb = None
 
@@ -109,6 +115,79 @@ def _truncate_jsonl(path: Path, step: int) -> None:
     path.write_text("".join(ln + "\n" for ln in keep))
 
 
+# What a run writes into its folder: --overwrite deletes these, and nothing else.
+RUN_FILES = ("checkpoints", "tensorboard", "metrics.jsonl", "best", "final", "report", "report.md", "config.yaml")
+
+
+def _prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool, main: bool) -> list[Path]:
+    """The checkpoints to resume from ([] for a fresh start). A fresh start never mixes its logs
+    with an earlier run's: a folder holding one needs --resume (if it has a checkpoint) or --overwrite."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise NoisedaError(f"output folder {run_dir} is a file; choose another --out")
+    checkpoints = list_checkpoints(run_dir)
+    earlier = [run_dir / name for name in RUN_FILES if (run_dir / name).exists()]
+    if resume:
+        if overwrite:
+            raise NoisedaError("--resume continues a run and --overwrite deletes it: pass one of them")
+        if not checkpoints:
+            hint = "; it stopped before its first checkpoint: start it again with --overwrite" if earlier else ""
+            raise NoisedaError(f"--resume: no complete checkpoint in {run_dir}{hint}")
+        return checkpoints
+    if earlier and not overwrite:
+        if checkpoints:
+            raise NoisedaError(f"{run_dir} holds a run with checkpoints: pass --resume to continue it, "
+                               "--overwrite to start over, or choose another --out")
+        raise NoisedaError(f"{run_dir} holds an earlier run's files (no checkpoint): pass --overwrite to "
+                           "start over, or choose another --out")
+    if main:
+        for path in earlier:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    return []
+
+
+class _StopSignals:
+    """SIGINT (Ctrl-C) or SIGTERM during training: finish the step, save a checkpoint, stop.
+    A second signal stops at once. Several processes stop together, at a log step."""
+
+    def __init__(self):
+        self.name: Optional[str] = None
+        self._previous: dict = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.name is not None:
+            self.__exit__()
+            raise KeyboardInterrupt
+        self.name = signal.Signals(signum).name
+        print(f"\nnoiseda: {self.name}: saving a checkpoint after this step (send it again to stop at once)",
+              file=sys.stderr, flush=True)
+
+    def requested(self, accelerator, step: int, every: int) -> bool:
+        if accelerator.num_processes == 1:
+            return self.name is not None
+        if step % every:  # all processes must agree on the step: ask at log steps only
+            return False
+        flag = torch.tensor([int(self.name is not None)], device=accelerator.device)
+        return bool(accelerator.reduce(flag, "sum").item())
+
+
+def _ignore_stop_signals(worker_id: int) -> None:
+    """Data-loader workers leave Ctrl-C and SIGTERM to the training process, which still needs
+    them to finish its step; they exit when it closes the loader."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def _accelerator(precision: str, cpu: bool):
     """Accelerate keeps one precision per process and refuses another; a second run in the same
     process (a notebook, a comparison script) may ask for one, so its precision state is
@@ -122,8 +201,11 @@ def _accelerator(precision: str, cpu: bool):
 
 
 def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool = True,
-          evaluator: Optional[Callable[[int, dict], dict]] = None) -> dict:
+          evaluator: Optional[Callable[[int, dict], dict]] = None, overwrite: bool = False) -> dict:
     """Train; returns a summary dict (steps, best validation, exported folders).
+
+    SIGINT or SIGTERM ends the current step, saves a checkpoint and raises TrainingInterrupted
+    (a second signal stops at once). ``overwrite`` deletes an earlier run's files in the folder.
 
     ``evaluator(step, {"ema": net, "raw": net})``, called on the main process at every
     validation step, returns further scalars to log (the sweep runner's curves on its test
@@ -140,6 +222,11 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
     main = accelerator.is_main_process
     rank, world = accelerator.process_index, accelerator.num_processes
 
+    # Checked before any data is loaded: a wrong folder fails in a second, not after decoding.
+    _check_run_dir(run_dir, cfg)
+    checkpoints = _prepare_run_dir(run_dir, resume, overwrite, main)
+    accelerator.wait_for_everyone()
+
     torch.manual_seed(t.seed)  # initial weights depend on the seed only
     restorer = build_net(cfg.net.name, zero_init_last=cfg.net.zero_init_last, **net_kwargs(cfg))
     method = build_method(cfg, restorer)
@@ -150,12 +237,6 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
     degrade_batch = device_degradation(cfg)
     val_images = load_validation(cfg)
 
-    _check_run_dir(run_dir, cfg)
-    checkpoints = list_checkpoints(run_dir)
-    if checkpoints and not resume:
-        raise NoisedaError(f"{run_dir} already holds checkpoints: pass --resume, or choose another output folder")
-    if resume and not checkpoints:
-        raise NoisedaError(f"--resume: no complete checkpoint in {run_dir}")
 
     ramp = cfg.method.lambda_ramp_steps or math.ceil(300 * samples.synthetic_size / (t.batch_size * world))
     params = list(method.parameters())
@@ -188,7 +269,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
         save_config(cfg, run_dir / "config.yaml")
         _truncate_jsonl(run_dir / "metrics.jsonl", start)
     accelerator.wait_for_everyone()
-    logger = _Logger(run_dir, main)
+    logger = _Logger(run_dir, main, start)
     if main and start == 0:
         logger.log(0, {"info/params_restorer": sum(p.numel() for p in core.restorer.parameters()),
                        "info/lambda_ramp_steps": ramp, "info/world_size": world,
@@ -198,6 +279,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
         samples,
         batch_sampler=StepBatches(start, t.batch_size, rank, world, t.steps),
         num_workers=cfg.data.workers,
+        worker_init_fn=_ignore_stop_signals,
         pin_memory=accelerator.device.type == "cuda",
         persistent_workers=cfg.data.workers > 0,
     )
@@ -226,66 +308,79 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
         accelerator.wait_for_everyone()
 
     step = start
-    for step, batch in enumerate(batches, start=start + 1):
-        torch.manual_seed(derive_seed(t.seed, "step", step, rank))
-        batch = {k: v.to(accelerator.device, non_blocking=True) for k, v in batch.items()}
-        if degrade_batch is not None:  # synthesis on the device, seeded per (step, rank) like the rest
-            g = torch.Generator(accelerator.device).manual_seed(derive_seed(t.seed, "degrade", step, rank))
-            batch["syn_in"] = degrade_batch(batch["syn_gt"], g)
-        batch = {k: to_model_range(v.contiguous(memory_format=memory_format), value_range) for k, v in batch.items()}
-        lam = method_lambda(cfg, step, ramp) if has_noise_loss else 0.0
-        method.train()
-        runner(batch, lam)
-        bar.update(1)
+    if main and start:
+        bar.write(f"resuming {run_dir} from step {start} of {t.steps}")
+    with _StopSignals() as stop:
+        for step, batch in enumerate(batches, start=start + 1):
+            torch.manual_seed(derive_seed(t.seed, "step", step, rank))
+            batch = {k: v.to(accelerator.device, non_blocking=True) for k, v in batch.items()}
+            if degrade_batch is not None:  # synthesis on the device, seeded per (step, rank) like the rest
+                g = torch.Generator(accelerator.device).manual_seed(derive_seed(t.seed, "degrade", step, rank))
+                batch["syn_in"] = degrade_batch(batch["syn_gt"], g)
+            batch = {k: to_model_range(v.contiguous(memory_format=memory_format), value_range) for k, v in batch.items()}
+            lam = method_lambda(cfg, step, ramp) if has_noise_loss else 0.0
+            method.train()
+            runner(batch, lam)
+            bar.update(1)
 
-        if step % t.log_every == 0 or step == t.steps:
-            values = runner.flush()  # the one host sync per log interval
-            elapsed = time.perf_counter() - tic  # after it: the GPU's queued steps count
-            max_run = values.pop("train/max_nonfinite_run")
-            waited = batches.take_seconds() / max(elapsed, 1e-9)
-            values.update({"train/lambda": lam, "train/steps_per_s": (step - last_log) / max(elapsed, 1e-9),
-                           "train/ema_decay": ema.current_decay(), "train/data_wait": waited})
-            if waited > 0.3 and last_log > start and not hinted and main:  # not the first interval: workers start there
-                hinted = True
-                bar.write(f"note: {waited:.0%} of the time went to waiting for training data; {_loader_advice(cfg)}")
-            logger.log(step, values)
-            bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in values.items()
-                             if k in ("loss/total", "loss/sup", "loss/noise")} | {"lam": f"{lam:.3f}"})
-            last_log, tic = step, time.perf_counter()
-            if max_run >= t.max_nonfinite:
+            if step % t.log_every == 0 or step == t.steps:
+                values = runner.flush()  # the one host sync per log interval
+                elapsed = time.perf_counter() - tic  # after it: the GPU's queued steps count
+                max_run = values.pop("train/max_nonfinite_run")
+                waited = batches.take_seconds() / max(elapsed, 1e-9)
+                values.update({"train/lambda": lam, "train/steps_per_s": (step - last_log) / max(elapsed, 1e-9),
+                               "train/ema_decay": ema.current_decay(), "train/data_wait": waited})
+                if waited > 0.3 and last_log > start and not hinted and main:  # not the first interval: workers start there
+                    hinted = True
+                    bar.write(f"note: {waited:.0%} of the time went to waiting for training data; {_loader_advice(cfg)}")
+                logger.log(step, values)
+                bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in values.items()
+                                 if k in ("loss/total", "loss/sup", "loss/noise")} | {"lam": f"{lam:.3f}"})
+                last_log, tic = step, time.perf_counter()
+                if max_run >= t.max_nonfinite:
+                    save(step)
+                    bar.close()
+                    logger.close()
+                    raise NoisedaError(
+                        f"training stopped at step {step}: {max_run} non-finite losses in a row "
+                        f"(checkpoint saved in {run_dir / 'checkpoints'}); lower train.lr or use mixed_precision=no"
+                    )
+
+            validating = step % t.val_every == 0 or step == t.steps
+            checkpointing = step % t.checkpoint_every == 0 or step == t.steps
+            if (validating or checkpointing) and accelerator.device.type == "cuda":
+                torch.cuda.synchronize(accelerator.device)  # queued training work is training time
+            paused = time.perf_counter()  # validation and checkpoints are not
+            if validating:
+                if main:
+                    extra = {}
+                    if val_images:
+                        extra = validate_restorer(ema.net, val_images, value_range, cfg.task == "derain", accelerator.device)
+                        if best is None or extra["val/psnr"] > best["val/psnr"]:
+                            best = {"step": step, **extra}
+                            export_restorer(run_dir / "best", ema.state_dict(), net_spec(cfg, step=step, weights="ema", **extra))
+                    if evaluator is not None:
+                        extra.update(evaluator(step, {"ema": ema.net, "raw": core.restorer}))
+                    if has_noise_loss:
+                        extra.update(_probe(core, batch))
+                    if extra:
+                        logger.log(step, extra)
+                        bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in extra.items()))
+                accelerator.wait_for_everyone()
+
+            if checkpointing:
                 save(step)
+            tic += time.perf_counter() - paused
+
+            if step < t.steps and stop.requested(accelerator, step, t.log_every):
+                if not checkpointing:
+                    save(step)
                 bar.close()
                 logger.close()
-                raise NoisedaError(
-                    f"training stopped at step {step}: {max_run} non-finite losses in a row "
-                    f"(checkpoint saved in {run_dir / 'checkpoints'}); lower train.lr or use mixed_precision=no"
+                raise TrainingInterrupted(
+                    f"{stop.name or 'stopped'} at step {step} of {t.steps}; checkpoint saved. Resume with: "
+                    f"noiseda train --out {shlex.quote(str(run_dir))} --resume"
                 )
-
-        validating = step % t.val_every == 0 or step == t.steps
-        checkpointing = step % t.checkpoint_every == 0 or step == t.steps
-        if (validating or checkpointing) and accelerator.device.type == "cuda":
-            torch.cuda.synchronize(accelerator.device)  # queued training work is training time
-        paused = time.perf_counter()  # validation and checkpoints are not
-        if validating:
-            if main:
-                extra = {}
-                if val_images:
-                    extra = validate_restorer(ema.net, val_images, value_range, cfg.task == "derain", accelerator.device)
-                    if best is None or extra["val/psnr"] > best["val/psnr"]:
-                        best = {"step": step, **extra}
-                        export_restorer(run_dir / "best", ema.state_dict(), net_spec(cfg, step=step, weights="ema", **extra))
-                if evaluator is not None:
-                    extra.update(evaluator(step, {"ema": ema.net, "raw": core.restorer}))
-                if has_noise_loss:
-                    extra.update(_probe(core, batch))
-                if extra:
-                    logger.log(step, extra)
-                    bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in extra.items()))
-            accelerator.wait_for_everyone()
-
-        if checkpointing:
-            save(step)
-        tic += time.perf_counter() - paused
 
     bar.close()
     summary = {"run_dir": str(run_dir), "steps": step, "best": best, "final": str(run_dir / "final"),

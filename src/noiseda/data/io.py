@@ -22,7 +22,7 @@ from PIL import Image, ImageOps
 from noiseda.errors import NoisedaError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
-MAX_PIXELS = int(os.environ.get("NOISEDA_MAX_PIXELS", 400_000_000))
+DEFAULT_MAX_PIXELS = 400_000_000  # $NOISEDA_MAX_PIXELS overrides it
 Image.MAX_IMAGE_PIXELS = None  # we apply our own limit, with our own message
 
 
@@ -42,10 +42,25 @@ def is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
+def max_pixels() -> int:
+    """The largest image (width x height) noiseda decodes: a guard against decompression bombs."""
+    value = os.environ.get("NOISEDA_MAX_PIXELS", "").strip()
+    if not value:
+        return DEFAULT_MAX_PIXELS
+    try:
+        limit = int(value)
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise NoisedaError(f"NOISEDA_MAX_PIXELS: expected a positive whole number of pixels, got {value!r}")
+    return limit
+
+
 def _check_size(path: Path, h: int, w: int) -> None:
-    if h * w > MAX_PIXELS:
+    limit = max_pixels()
+    if h * w > limit:
         raise NoisedaError(
-            f"{path}: {w}x{h} is over the pixel limit of {MAX_PIXELS} (set NOISEDA_MAX_PIXELS to raise it)"
+            f"{path}: {w}x{h} is over the pixel limit of {limit} (set NOISEDA_MAX_PIXELS to raise it)"
         )
     if h < 1 or w < 1:
         raise NoisedaError(f"{path}: empty image")
@@ -141,6 +156,19 @@ def read_image(path: str | Path) -> Picture:
         raise NoisedaError(f"cannot read image {path}: {reason}") from None
 
 
+def file_mode() -> int:
+    """The permissions a plain new file gets under this process's umask (0644 under 022).
+    Temporary files (mkstemp, safetensors) are 0600; they get these before they are renamed into
+    place, so colleagues sharing a machine or a model folder can read what noiseda writes."""
+    try:  # Linux: read the umask without changing it (os.umask would, briefly, for every thread)
+        with open("/proc/self/status") as f:
+            mask = next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_atomic(path: str | Path, data: bytes | str) -> None:
     """Write a file under a temporary name in its folder, then rename it into place."""
     path = Path(path)
@@ -149,6 +177,7 @@ def write_atomic(path: str | Path, data: bytes | str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), file_mode())
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

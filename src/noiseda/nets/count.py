@@ -16,7 +16,8 @@ def count_params(net: nn.Module) -> int:
 @torch.no_grad()
 def count_macs(net: nn.Module, size: int = 128, channels: int = 3) -> int:
     """MACs of one size x size image, counted on a copy of the net on the meta device: nothing
-    is computed (instant for any net and size), and attention runs through the composite
+    is computed, so memory and time do not grow with the size (tracing the seven nets takes
+    seconds), and attention runs through the composite
     matmuls that the counter sees (CPU fused attention kernels would go uncounted)."""
     meta = copy.deepcopy(net).to("meta").eval()
     x = torch.zeros(1, channels, size, size, device="meta")
