@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from noiseda.cli import build_parser
-from noiseda.config import load_config, packaged_configs
+from noiseda.config import PACKAGED_CONFIGS, load_config
 from noiseda.errors import NoisedaError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,7 +141,7 @@ def test_documented_command_parses(page, command, argv):
         pytest.fail(f"{page.relative_to(ROOT)}: noiseda rejects this documented command:\n  {command}")
     overrides = getattr(args, "set", None) or []
     config = getattr(args, "config", None)
-    base = config if config in packaged_configs() else None
+    base = config if config in {p.stem for p in PACKAGED_CONFIGS.glob("*.yaml")} else None
     if not overrides:
         return
     try:  # every key must exist and every value have its key's type; cross-field checks see them all
