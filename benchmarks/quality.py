@@ -27,7 +27,7 @@ from noiseda.infer import for_inference
 from noiseda.train import train
 
 PRESETS = {
-    # METHOD.md's small CPU preset: U-Net-T; diffusion base 32, multipliers 1,2,2,2,
+    # The small CPU preset the authors' code was measured at: U-Net-T; diffusion base 32, multipliers 1,2,2,2,
     # one res-block per level (1.9M parameters); batch 8, 64 px; 600 steps; ramp in the run.
     "cpu-small": ["net.name=unet-t", "diffusion.base_width=32", "diffusion.channel_mults=[1,2,2,2]",
                   "diffusion.layers_per_block=1", "data.patch_size=64", "train.batch_size=8",

@@ -43,3 +43,10 @@ def test_data_cache_modes_and_the_old_boolean_values():
     assert load_config(None, ["data.cache=false"]).data.cache == "none"
     with pytest.raises(NoisedaError, match=r"data.cache: expected memory\|disk\|none, got .disc."):
         load_config(None, ["data.cache=disc"])
+
+
+def test_a_bare_no_means_fp32_for_mixed_precision():
+    # YAML 1.1 reads `no` as false; the README's `--set train.mixed_precision=no` must still mean fp32.
+    assert load_config(None, ["train.mixed_precision=no"]).train.mixed_precision == "no"
+    with pytest.raises(NoisedaError, match="train.channels_last: expected bool"):
+        load_config(None, ["train.channels_last=maybe"])

@@ -238,6 +238,12 @@ def raise_error(msg: str):
     raise NoisedaError(msg)
 
 
+def _packaged() -> str:
+    from noiseda.config import packaged_configs
+
+    return ", ".join(packaged_configs())
+
+
 def build_parser() -> argparse.ArgumentParser:
     from noiseda import __version__
 
@@ -246,7 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a restorer (vanilla, noise-da, noise-da-ex)")
-    t.add_argument("-c", "--config", help="YAML file or packaged config name (denoise, derain, deblur, tiny-cpu)")
+    t.add_argument("-c", "--config", help=f"YAML file or packaged config name ({_packaged()}); "
+                                          "default: the paper's denoising settings")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. train.steps=500")
     t.add_argument("--out", help="run folder (default: runs/<config>-<method>)")
     t.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint in --out")
@@ -296,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--compile", action="store_true",
                    help="torch.compile the net: for many images on a GPU (about 1.8x the default's speed on an "
                         "H100 after compiling for under a minute, once per tile shape)")
-    r.add_argument("--no-progress", action="store_true")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.set_defaults(fn=cmd_restore)
 
     sw = sub.add_parser("sweep", help="variants x seeds, trained and scored alike; mean +- sd and paired 95%% CIs")
@@ -324,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="offline demo: vanilla vs noise-da on simulated real camera noise")
     d.add_argument("--out", default="noiseda-demo", help="output folder (default: noiseda-demo)")
     d.add_argument("--steps", type=int, default=None, help="training steps per method (default: the demo preset)")
-    d.add_argument("--no-progress", action="store_true")
+    d.add_argument("--no-progress", action="store_true", help="no progress bars")
     d.set_defaults(fn=cmd_demo)
 
     pr = sub.add_parser("prepare", help="cut large images or pairs into patches (resumable)")
@@ -335,14 +342,15 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--stride", type=int, default=None, help="step between patches (default: the size)")
     pr.add_argument("--min-std", type=float, default=0.0, help="skip patches whose clean side has a lower std")
     pr.add_argument("--workers", type=int, default=0, help="parallel processes (0 or 1: in this process)")
-    pr.add_argument("--no-progress", action="store_true")
+    pr.add_argument("--no-progress", action="store_true", help="no progress bar")
     pr.set_defaults(fn=cmd_prepare)
 
     sm = sub.add_parser("simulate", help="a simulated synthetic/real/test split for a task from clean images")
-    sm.add_argument("--task", required=True, choices=["denoise", "derain", "deblur"])
+    sm.add_argument("--task", required=True, choices=["denoise", "derain", "deblur"],
+                    help="which degradation the simulated real domain gets")
     sm.add_argument("--clean", required=True, nargs="+", help="clean images: folders, globs, list files, ADAPTER:PATH")
     sm.add_argument("--out", required=True, help="a new folder for the split")
-    sm.add_argument("--seed", type=int, default=0)
+    sm.add_argument("--seed", type=int, default=0, help="seed of the split and of the simulated degradations")
     sm.set_defaults(fn=cmd_simulate)
 
     n = sub.add_parser("nets", help="list restoration nets with parameters and MACs")
@@ -353,9 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--clear", action="store_true", help="delete them (training decodes again what it needs)")
     ca.set_defaults(fn=cmd_cache)
 
-    c = sub.add_parser("config", help="print a resolved config")
-    c.add_argument("-c", "--config", default=None)
-    c.add_argument("--set", action="append", metavar="KEY=VALUE")
+    c = sub.add_parser("config", help="print a resolved config (every key, with its value)")
+    c.add_argument("-c", "--config", default=None,
+                   help=f"YAML file or packaged config name ({_packaged()}); default: the built-in defaults")
+    c.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a value, e.g. train.steps=500")
     c.set_defaults(fn=cmd_config)
     return p
 

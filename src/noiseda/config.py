@@ -1,6 +1,6 @@
 """Typed configuration: YAML in, dataclasses out, unknown keys and wrong types rejected.
 
-Every field below is documented in the README's config reference. A run saves
+Every field below is documented in docs/config.md. A run saves
 its fully resolved config (``config.yaml``) so that it can be repeated.
 """
 
@@ -143,6 +143,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             pass
     if tp is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
+    if where == "train.mixed_precision" and value is False:  # YAML 1.1 reads a bare `no` as false
+        return "no"
     if tp is dict and isinstance(value, dict) and not all(isinstance(k, str) for k in value):
         raise NoisedaError(f"config {where}: expected names as keys, got {value!r}")
     if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
@@ -182,6 +184,10 @@ def config_from_dict(data: dict) -> Config:
     return cfg
 
 
+def packaged_configs() -> list[str]:
+    return sorted(p.stem for p in PACKAGED_CONFIGS.glob("*.yaml"))
+
+
 def resolve_config_path(name_or_path: str) -> Path:
     """A path, or the name of a packaged config (``denoise``, ``tiny-cpu``, ...)."""
     path = Path(name_or_path)
@@ -190,7 +196,7 @@ def resolve_config_path(name_or_path: str) -> Path:
     packaged = PACKAGED_CONFIGS / f"{name_or_path.removesuffix('.yaml')}.yaml"
     if packaged.is_file():
         return packaged
-    known = ", ".join(sorted(p.stem for p in PACKAGED_CONFIGS.glob("*.yaml")))
+    known = ", ".join(packaged_configs())
     raise NoisedaError(f"config file not found: {name_or_path} (packaged configs: {known})")
 
 

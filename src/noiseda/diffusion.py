@@ -1,7 +1,7 @@
 """The diffusion side (training only): a conditional noise predictor and its schedule.
 
 The predictor is diffusers' ``UNet2DModel`` set up as the reference's
-guided-diffusion U-Net (METHOD.md, "Diffusion network"): 9 channels in
+guided-diffusion U-Net (the paper and the authors' reference code): 9 channels in
 (noisy target + two conditions), 3 out, residual blocks that do the up- and
 downsampling, FiLM (scale-shift) noise conditioning, one self-attention block
 in the bottleneck. It is conditioned on the continuous noise level gamma

@@ -334,6 +334,10 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
                     hinted = True
                     bar.write(f"note: {waited:.0%} of the time went to waiting for training data; {_loader_advice(cfg)}")
                 logger.log(step, values)
+                if last_log == start and main and step < t.steps:  # this session's first interval
+                    rate = values["train/steps_per_s"]
+                    bar.write(f"{rate:.2f} steps/s: about {_duration((t.steps - step) / rate)} for the "
+                              f"{t.steps - step} steps left (validation and checkpoints not included)")
                 bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in values.items()
                                  if k in ("loss/total", "loss/sup", "loss/noise")} | {"lam": f"{lam:.3f}"})
                 last_log, tic = step, time.perf_counter()
@@ -398,6 +402,14 @@ def method_lambda(cfg: Config, step: int, ramp: int) -> float:
     """lambda at a step; its ramp starts after the diffusion net's warm-up (0 by default)."""
     m = cfg.method
     return lambda_at(max(0, step - m.diffusion_warmup_steps), m.lambda_weight, m.lambda_slope, ramp)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _loader_advice(cfg: Config) -> str:

@@ -1,4 +1,4 @@
-"""The paper's restoration U-Net (METHOD.md, "Restoration network").
+"""The paper's restoration U-Net (as in the paper and the authors' reference code).
 
 Four levels of widths C, 2C, 4C, 8C; two 3x3 conv + LeakyReLU(0.2) per level;
 2x2 average pooling down; bilinear x2 + 3x3 conv up, concatenated with the
