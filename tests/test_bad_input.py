@@ -261,3 +261,16 @@ def test_weights_that_do_not_fit_their_net_json_say_which_keys(tmp_path, capsys)
     write_images(tmp_path / "in", 1)
     _check(capsys, ["restore", "--weights", str(weights), "--input", str(tmp_path / "in"), "--output",
                     str(tmp_path / "out")], "of another shape (e.g. ")
+
+
+def test_every_option_of_every_command_says_what_it_does():
+    import argparse
+
+    from noiseda.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [f"{name} {'/'.join(a.option_strings) or a.dest}" for name, p in sub.choices.items()
+               for a in p._actions if not isinstance(a, argparse._HelpAction) and not a.help]
+    assert not missing
+    assert all(c.help for c in sub._choices_actions)  # and every command has a line in `noiseda -h`

@@ -1,6 +1,7 @@
 """`noiseda demo` end to end, shortened to two steps per method."""
 
 import json
+from pathlib import Path
 
 from noiseda.cli import main
 
@@ -16,5 +17,11 @@ def test_demo_runs_and_reports(tmp_path, capsys):
     summary = json.loads((out / "results.json").read_text())["summary"]
     assert set(summary) == {"input", "vanilla", "noise-da"}
     assert 15 < summary["input"]["psnr"] < 40  # the simulated camera noise is real noise, not nothing
+    assert f"--weights {out / 'runs' / 'noise-da' / 'final'}" in printed  # what to do next
     # a second call reuses the data and the finished runs
     assert main(["demo", "--out", str(out), "--steps", "2", "--no-progress"]) == 0
+    # the runs' configs name their data absolutely: `train --resume` works from any folder
+    import yaml
+
+    data = yaml.safe_load((out / "runs" / "noise-da" / "config.yaml").read_text())["data"]
+    assert all(Path(p).is_absolute() for p in data["clean"] + data["real"])
