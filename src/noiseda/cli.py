@@ -1,4 +1,4 @@
-"""Command line: noiseda train | sweep | evaluate | restore | report | prepare | simulate | import-official | demo | nets | cache | config."""
+"""Command line: noiseda train | sweep | ablate | evaluate | restore | report | prepare | simulate | import-official | demo | nets | cache | config."""
 
 from __future__ import annotations
 
@@ -131,6 +131,27 @@ def cmd_sweep(args) -> int:
     print(summary["markdown"])
     figure = "curves.png, " if summary["figure"] else "(no curves.png: matplotlib is missing; reinstall noiseda) "
     print(f"summary.md, summary.json, {figure}and every run under {Path(args.out) / 'runs'}")
+    return 0
+
+
+def cmd_ablate(args) -> int:
+    from noiseda.ablate import ablation_sweep, run_ablation
+
+    if args.jobs < 1:
+        raise_error(f"--jobs: expected >= 1, got {args.jobs}")
+    if args.eval_every < 0:
+        raise_error(f"--eval-every: expected >= 0, got {args.eval_every}")
+    tests: dict[str, str] = {}
+    for item in args.test_set:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path or name in tests:
+            raise_error(f"--test-set {item!r}: expected NAME=PAIRS with a new name")
+        tests[name] = path
+    sweep = ablation_sweep(args.config, args.set or [], tests, args.seeds, args.variants, args.eval_every)
+    summary = run_ablation(sweep, args.out, jobs=args.jobs, progress=not args.no_progress,
+                           summary_only=args.summary_only)
+    print(summary["ablation_markdown"])
+    print(f"ablation.md, summary.md, summary.json, curves.png and every run under {Path(args.out) / 'runs'}")
     return 0
 
 
@@ -316,6 +337,23 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--summary-only", action="store_true", help="summarise the finished runs; train nothing")
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
     sw.set_defaults(fn=cmd_sweep)
+
+    ab = sub.add_parser("ablate", help="the paper's ablations (Table 4) as a sweep: paired 95%% CIs against "
+                                       "the full method, the paper's numbers beside ours")
+    ab.add_argument("-c", "--config", help=f"base training config: YAML file or packaged name ({_packaged()})")
+    ab.add_argument("--set", action="append", metavar="KEY=VALUE", help="an override for every run (data, steps...)")
+    ab.add_argument("--test-set", action="append", required=True, metavar="NAME=PAIRS",
+                    help="a folder of noisy/clean pairs (or ADAPTER:PATH) to score every run on; repeatable")
+    ab.add_argument("--out", required=True, help="sweep folder; a rerun skips finished runs and resumes the others")
+    ab.add_argument("--variants", nargs="+", metavar="NAME",
+                    help="a subset of: full no-rs no-cs no-cs-no-rs t-1-100 t-900-999 only-synthetic only-real "
+                         "vanilla (default: all; full is always run)")
+    ab.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds per variant (default 0 1 2)")
+    ab.add_argument("--eval-every", type=int, default=0, help="validation curves every K steps (0: at the end only)")
+    ab.add_argument("--jobs", type=int, default=1, help="runs at once, each with cores/jobs torch threads")
+    ab.add_argument("--summary-only", action="store_true", help="summarise the finished runs; train nothing")
+    ab.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ab.set_defaults(fn=cmd_ablate)
 
     rp = sub.add_parser("report", help="(re)write a run's report.md: loss curves, validation, samples")
     rp.add_argument("run", help="run folder")

@@ -1,0 +1,103 @@
+"""`noiseda ablate`: the paper's Table 4 as a sweep, with the paper's numbers beside ours.
+
+Every variant is noise-da with one part changed; the full method is the reference of the
+paired confidence intervals. The paper's t-range rows have channel shuffling and residual
+swapping off (its table adds them on top of the full range), so ours do too. The two
+single-domain rows fill both condition slots with one domain, shuffling and swapping off
+(neither the paper nor the reference code defines them; this is the assumption stated in
+docs/methods.md). ``vanilla`` is added as a floor.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from noiseda.errors import NoisedaError
+from noiseda.sweep import Sweep, run_sweep
+
+_OFF = ["method.channel_shuffle=false", "method.residual_swap=false"]
+
+ABLATIONS: dict[str, list[str]] = {
+    "full": [],
+    "no-rs": ["method.residual_swap=false"],
+    "no-cs": ["method.channel_shuffle=false"],
+    "no-cs-no-rs": _OFF,
+    "t-1-100": ["method.t_range=[1,100]", *_OFF],
+    "t-900-999": ["method.t_range=[900,999]", *_OFF],
+    "only-synthetic": ["method.condition=synthetic", *_OFF],
+    "only-real": ["method.condition=real", *_OFF],
+    "vanilla": ["method.name=vanilla"],
+}
+
+# The paper's Table 4 (real SIDD validation, PSNR / SSIM), for reading ours beside it.
+PAPER_TABLE4: dict[str, Optional[tuple[float, float]]] = {
+    "full": (34.71, 0.9202),
+    "no-rs": (32.91, 0.9082),
+    "no-cs": None,  # not in the paper
+    "no-cs-no-rs": (32.07, 0.8706),
+    "t-1-100": (16.77, 0.6070),
+    "t-900-999": (27.36, 0.6590),
+    "only-synthetic": (26.83, 0.6286),
+    "only-real": (32.60, 0.8831),
+    "vanilla": (26.58, 0.6132),  # the paper's Table 1 baseline
+}
+
+
+def ablation_sweep(config: Optional[str], overrides: list[str], test_sets: dict[str, str], seeds: list[int],
+                   variants: Optional[list[str]] = None, eval_every: int = 0) -> Sweep:
+    chosen = variants or list(ABLATIONS)
+    unknown = [v for v in chosen if v not in ABLATIONS]
+    if unknown:
+        raise NoisedaError(f"--variants: unknown ablation {unknown[0]!r} (known: {', '.join(ABLATIONS)})")
+    if "full" not in chosen:
+        chosen = ["full", *chosen]  # the reference of every interval
+    if not test_sets:
+        raise NoisedaError("ablate needs at least one --test-set NAME=PAIRS")
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise NoisedaError(f"--seeds: expected distinct non-negative integers, got {seeds}")
+    base = [o for o in overrides if not o.startswith("method.name=")]
+    variants_overrides = {
+        v: ([] if v == "vanilla" else ["method.name=noise-da"]) + ABLATIONS[v] for v in chosen
+    }
+    return Sweep(config=config, overrides=base, seeds=list(seeds), reference="full", eval_every=eval_every,
+                 test_sets=dict(test_sets), variants=variants_overrides)
+
+
+def ablation_markdown(summary: dict, sweep: Sweep, weights: str = "ema") -> str:
+    """One line per variant: our PSNR per test set (mean +- sd, paired difference to the full
+    method with its 95% t-interval) and the paper's Table 4 row."""
+    tests = list(sweep.test_sets)
+    head = ["variant", "seeds", *[f"{t} PSNR" for t in tests], *[f"{t} diff to full [95% CI]" for t in tests],
+            "paper SIDD PSNR / SSIM"]
+    lines = [f"**{weights.upper()} weights**: PSNR mean +- sd over seeds; difference to `full` paired by seed",
+             "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for variant, per_test in summary["table"].items():
+        cells = [variant, str(len(per_test[tests[0]][weights]["psnr"]["seeds"]))]
+        diffs = []
+        for t in tests:
+            e = per_test[t][weights]["psnr"]
+            cells.append(f"{e['mean']:.2f}" + ("" if e["sd"] is None else f" +- {e['sd']:.2f}"))
+            d = e.get("diff")
+            if d is None:
+                diffs.append("reference" if variant == "full" else "-")
+            elif d["ci95_t"] is None:
+                diffs.append(f"{d['mean']:+.2f}")
+            else:
+                lo, hi = d["ci95_t"]
+                diffs.append(f"{d['mean']:+.2f} [{lo:+.2f}, {hi:+.2f}]")
+        paper = PAPER_TABLE4.get(variant)
+        cells += diffs + ["-" if paper is None else f"{paper[0]:.2f} / {paper[1]:.4f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def run_ablation(sweep: Sweep, out: str | Path, jobs: int = 1, progress: bool = True,
+                 summary_only: bool = False) -> dict:
+    from noiseda.data.io import write_atomic
+
+    summary = run_sweep(sweep, out, jobs=jobs, progress=progress, summary_only=summary_only)
+    md = "\n".join(ablation_markdown(summary, sweep, w) for w in ("ema", "raw"))
+    write_atomic(Path(out) / "ablation.md", md)
+    summary["ablation_markdown"] = md
+    return summary
