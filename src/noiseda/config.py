@@ -96,6 +96,7 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 10
     val_every: int = 1000
+    monitor: bool = True  # noise-da: the shortcut monitor on a fixed probe batch at every validation step
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     max_nonfinite: int = 5  # consecutive non-finite losses before training stops

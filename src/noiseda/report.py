@@ -64,6 +64,29 @@ def sample_sheet(net, images, value_range, device, path: Path, count: int = 3, c
     return True
 
 
+def _monitor_section(run_dir: Path, records: list[dict]) -> list[str]:
+    """noise-da runs: the shortcut monitor's last reading and its real probe images over training."""
+    probes = [r for r in records if "probe/real_slot_ratio" in r]
+    grids = sorted((run_dir / "samples").glob("step-*.png"))
+    if not probes and not grids:
+        return []
+    lines = ["", "## Shortcut monitor", ""]
+    if probes:
+        last = probes[-1]
+        lines += ["Diffusion loss on a fixed probe batch with a slot holding the raw input instead of its "
+                  "restoration, relative to the loss as trained (1.0: the slot is ignored):", "",
+                  "| step | real slot | synthetic slot |", "|---|---|---|"]
+        shown = probes if len(probes) <= 8 else probes[:: len(probes) // 8]
+        shown += [] if shown[-1] is last else [last]
+        lines += [f"| {r['step']} | {r['probe/real_slot_ratio']:.4f} | {r['probe/syn_slot_ratio']:.4f} |"
+                  for r in shown]
+    if grids:
+        picked = grids if len(grids) <= 6 else [grids[round(i * (len(grids) - 1) / 5)] for i in range(6)]
+        lines += ["", "Real probe images, raw and restored, over training:", ""]
+        lines += [f"![{p.stem}](samples/{p.name})" for p in picked]
+    return lines
+
+
 def write_report(run_dir: Path, summary: dict | None = None, net=None, val_images=None, value_range=(0.0, 1.0),
                  device="cpu") -> Path:
     """report.md (+ report/curves.png, report/samples.png) in the run folder."""
@@ -101,6 +124,7 @@ def write_report(run_dir: Path, summary: dict | None = None, net=None, val_image
         lines += ["", "(No curves: matplotlib is missing; reinstall noiseda.)"]
     if has_samples:
         lines += ["", "![samples](report/samples.png)"]
+    lines += _monitor_section(run_dir, records)
     path = run_dir / "report.md"
     write_atomic(path, "\n".join(lines) + "\n")
     return path

@@ -30,8 +30,9 @@ from noiseda.data.datasets import StepBatches, derive_seed
 from noiseda.data.setup import build_samples, device_degradation, load_validation
 from noiseda.ema import EMA
 from noiseda.errors import NoisedaError, TrainingInterrupted
-from noiseda.infer import restore_tensor, to_model_range
+from noiseda.infer import from_model_range, restore_tensor, to_model_range
 from noiseda.metrics import psnr, ssim
+from noiseda.monitor import ShortcutMonitor
 from noiseda.nets import build_net
 from noiseda.report import write_report
 from noiseda.step import StepRunner, make_optimizer, resolve_channels_last, resolve_precision, speed_up
@@ -116,7 +117,8 @@ def _truncate_jsonl(path: Path, step: int) -> None:
 
 
 # What a run writes into its folder: --overwrite deletes these, and nothing else.
-RUN_FILES = ("checkpoints", "tensorboard", "metrics.jsonl", "best", "final", "report", "report.md", "config.yaml")
+RUN_FILES = ("checkpoints", "tensorboard", "metrics.jsonl", "best", "final", "report", "report.md", "config.yaml",
+             "samples")
 
 
 def _prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool, main: bool) -> list[Path]:
@@ -307,6 +309,14 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
             )
         accelerator.wait_for_everyone()
 
+    monitor = None
+    if main and has_noise_loss and t.monitor:
+        monitor = ShortcutMonitor(
+            core, samples, t.seed, cfg.method.t_range, degrade_batch, accelerator.device,
+            to_model=lambda v: to_model_range(v.contiguous(memory_format=memory_format), value_range),
+            to_image=lambda v: from_model_range(v.float(), value_range).clamp(0, 1).cpu(),
+            folder=run_dir / "samples")
+
     step = start
     if main and start:
         bar.write(f"resuming {run_dir} from step {start} of {t.steps}")
@@ -365,8 +375,11 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
                             export_restorer(run_dir / "best", ema.state_dict(), net_spec(cfg, step=step, weights="ema", **extra))
                     if evaluator is not None:
                         extra.update(evaluator(step, {"ema": ema.net, "raw": core.restorer}))
-                    if has_noise_loss:
-                        extra.update(_probe(core, batch))
+                    if monitor is not None:
+                        probe, warning = monitor(step, lam >= 0.99 * cfg.method.lambda_weight)
+                        extra.update(probe)
+                        if warning:
+                            bar.write(f"note: {warning}")
                     if extra:
                         logger.log(step, extra)
                         bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in extra.items()))
@@ -454,12 +467,3 @@ def _scaler_state(accelerator) -> dict | None:
     if accelerator.scaler is None:
         return None
     return {k: (v.item() if torch.is_tensor(v) else v) for k, v in accelerator.scaler.state_dict().items()}
-
-
-def _probe(core, batch) -> dict[str, float]:
-    was_training = core.training
-    core.eval()
-    try:
-        return {f"probe/{k}": v for k, v in core.shortcut_probe(batch).items()}
-    finally:
-        core.train(was_training)

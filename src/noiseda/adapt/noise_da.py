@@ -111,22 +111,25 @@ class NoiseDA(Method):
         return out
 
     @torch.no_grad()
-    def shortcut_probe(self, batch) -> dict[str, float]:
-        """Diffusion loss with the real slot holding the restored vs the raw real input.
-
-        If the two are equal, the diffusion model ignores the real condition (the
-        shortcut the paper warns about) and the real side is not being adapted.
-        """
+    @torch.no_grad()
+    def shortcut_probe(self, batch, gamma: torch.Tensor, eps: torch.Tensor) -> dict:
+        """The diffusion loss on a probe batch with the conditions as trained (synthetic
+        restoration in slot 1, real in slot 2), then with the real slot holding the raw real
+        input, then with the synthetic slot holding the raw synthetic input. If the real slot's
+        content stops changing the loss, the diffusion net ignores the real condition (the
+        shortcut of the paper's Fig. 2) and the real side gets no adaptation signal.
+        ``gamma`` and ``eps`` are given, so that repeated probes are comparable."""
         x_s, x_r = batch["syn_in"], batch["real"]
         y_s, y_r = self.restorer(x_s), self.restorer(x_r)
         target = batch["ref"] if self.unpaired_target else batch["syn_gt"]
-        gamma = self.schedule.sample(x_s.shape[0], tuple(self.cfg.method.t_range), target.device)
-        eps = torch.randn(target.shape, device=target.device, dtype=target.dtype)  # same draws in any layout
         g = gamma.view(-1, 1, 1, 1)
         y_t = g.sqrt() * target + (1 - g).sqrt() * eps
-        restored = F.mse_loss(self.diffusion(y_t, y_s, y_r, gamma).float(), eps)
-        raw = F.mse_loss(self.diffusion(y_t, y_s, x_r, gamma).float(), eps)
-        return {"probe_mse_real_restored": restored.item(), "probe_mse_real_raw": raw.item()}
+
+        def mse(c1, c2) -> float:
+            return F.mse_loss(self.diffusion(y_t, c1, c2, gamma).float(), eps).item()
+
+        return {"mse": mse(y_s, y_r), "mse_real_raw": mse(y_s, x_r), "mse_syn_raw": mse(x_s, y_r),
+                "restored_real": y_r}
 
 
 @METHODS.register("noise-da")

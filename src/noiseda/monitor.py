@@ -1,0 +1,78 @@
+"""The shortcut monitor of noise-da training (the paper's Fig. 2, made visible while it trains).
+
+On a probe batch drawn once (sample numbers training never reaches, noise levels and noise
+from their own generator: probing never changes the training stream), every validation step
+measures the diffusion loss with the conditions as trained, with the real slot holding the raw
+real input, and with the synthetic slot holding the raw synthetic input; logs their ratios;
+saves a grid of the real probe images, raw and restored, so the progression can be seen; and
+warns once when the real slot has stopped mattering after lambda reached its ceiling.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from noiseda.data.datasets import derive_seed
+
+PROBE_BASE = 2**40  # sample numbers this far out are never part of a training run
+PROBE_IMAGES = 4
+# |loss(raw real) / loss(restored real) - 1| under this, twice in a row: the real slot is ignored.
+IGNORED_BELOW = 0.002
+
+
+def probe_batch(samples, seed: int, degrade_batch, device, to_model) -> dict[str, torch.Tensor]:
+    items = [samples[PROBE_BASE + k] for k in range(PROBE_IMAGES)]
+    batch = {key: torch.stack([it[key] for it in items]).to(device) for key in items[0]}
+    if "syn_in" not in batch and degrade_batch is not None:  # data.degrade_on=device
+        g = torch.Generator(device).manual_seed(derive_seed(seed, "probe-degrade"))
+        batch["syn_in"] = degrade_batch(batch["syn_gt"], g)
+    return {k: to_model(v) for k, v in batch.items()}
+
+
+class ShortcutMonitor:
+    def __init__(self, core, samples, seed: int, t_range, degrade_batch, device, to_model, to_image, folder: Path):
+        self.core, self.folder, self.to_image = core, Path(folder), to_image
+        self.batch = probe_batch(samples, seed, degrade_batch, device, to_model)
+        g = torch.Generator().manual_seed(derive_seed(seed, "probe-noise"))
+        n = self.batch["syn_gt"].shape[0]
+        self.gamma = core.schedule.sample(n, tuple(t_range), device, generator=g)
+        self.eps = torch.randn(self.batch["syn_gt"].shape, generator=g).to(device)
+        self.ignored_in_a_row = 0
+        self.warned = False
+
+    def __call__(self, step: int, lam_at_ceiling: bool) -> tuple[dict[str, float], Optional[str]]:
+        core = self.core
+        was_training = core.training
+        core.eval()
+        try:
+            probe = core.shortcut_probe(self.batch, self.gamma, self.eps)
+        finally:
+            core.train(was_training)
+        values = {"probe/mse": probe["mse"], "probe/mse_real_raw": probe["mse_real_raw"],
+                  "probe/mse_syn_raw": probe["mse_syn_raw"],
+                  "probe/real_slot_ratio": probe["mse_real_raw"] / max(probe["mse"], 1e-12),
+                  "probe/syn_slot_ratio": probe["mse_syn_raw"] / max(probe["mse"], 1e-12)}
+        self._save_grid(step, probe["restored_real"])
+        return values, self._warning(step, values["probe/real_slot_ratio"], lam_at_ceiling)
+
+    def _warning(self, step: int, ratio: float, lam_at_ceiling: bool) -> Optional[str]:
+        ignored = lam_at_ceiling and abs(ratio - 1.0) < IGNORED_BELOW
+        self.ignored_in_a_row = self.ignored_in_a_row + 1 if ignored else 0
+        if self.ignored_in_a_row < 2 or self.warned:
+            return None
+        self.warned = True
+        return (f"shortcut warning at step {step}: the diffusion net no longer reads the real condition "
+                f"(its loss with the raw real input is {ratio:.4f}x the loss with the restored one), so the "
+                "real images get no adaptation signal; try channel shuffling and residual swapping on, a larger "
+                "method.lambda_weight, or the checkpoint from before this point (see docs/methods.md)")
+
+    def _save_grid(self, step: int, restored: torch.Tensor) -> None:
+        from noiseda.sheet import contact_sheet
+
+        raw = self.batch["real"]
+        rows = [[self.to_image(raw[i]), self.to_image(restored[i])] for i in range(raw.shape[0])]
+        self.folder.mkdir(parents=True, exist_ok=True)
+        contact_sheet(rows, ["real input", f"restored, step {step}"], self.folder / f"step-{step:08d}.png")

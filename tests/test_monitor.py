@@ -1,0 +1,60 @@
+"""The shortcut monitor: it never changes training, it logs and draws what it measures, and it
+warns when the diffusion net ignores the real condition."""
+
+import torch
+from safetensors.torch import load_file
+
+from noiseda.adapt import build_method
+from noiseda.data.setup import build_samples
+from noiseda.infer import to_model_range
+from noiseda.monitor import ShortcutMonitor
+from noiseda.nets import build_net
+from noiseda.report import read_metrics
+from noiseda.train import train
+
+from conftest import tiny_config
+
+
+def test_the_monitor_leaves_training_bitwise_untouched_and_shows_what_it_saw(dataset, tmp_path):
+    on, off = tmp_path / "on", tmp_path / "off"
+    train(tiny_config(dataset, "method.name=noise-da"), on, progress=False)
+    train(tiny_config(dataset, "method.name=noise-da", "train.monitor=false"), off, progress=False)
+    for part in ("final/restorer.safetensors", "checkpoints/step-00000006/model.safetensors"):
+        a, b = load_file(on / part), load_file(off / part)
+        assert all(torch.equal(a[k], b[k]) for k in a), part
+    probes = [r for r in read_metrics(on) if "probe/real_slot_ratio" in r]
+    assert [r["step"] for r in probes] == [3, 6]  # every validation step
+    assert all(r["probe/real_slot_ratio"] > 0 and r["probe/syn_slot_ratio"] > 0 for r in probes)
+    assert sorted(p.name for p in (on / "samples").iterdir()) == ["step-00000003.png", "step-00000006.png"]
+    report = (on / "report.md").read_text()
+    assert "## Shortcut monitor" in report and "samples/step-00000006.png" in report
+    assert not any("probe/real_slot_ratio" in r for r in read_metrics(off)) and not (off / "samples").exists()
+
+
+def _monitor(dataset, tmp_path):
+    cfg = tiny_config(dataset, "method.name=noise-da")
+    core = build_method(cfg, build_net("unet", width=4))
+    samples = build_samples(cfg, True, False, progress=False)
+    return core, ShortcutMonitor(core, samples, 0, cfg.method.t_range, None, "cpu",
+                                 to_model=lambda v: to_model_range(v, cfg.data.value_range),
+                                 to_image=lambda v: v.clamp(0, 1), folder=tmp_path / "samples")
+
+
+def test_the_warning_fires_when_the_real_slot_is_ignored(dataset, tmp_path):
+    core, monitor = _monitor(dataset, tmp_path)
+    values, warning = monitor(1, lam_at_ceiling=True)
+    assert warning is None and values["probe/real_slot_ratio"] != 1.0  # a fresh net reads both slots
+
+    forward = core.diffusion.forward  # now a diffusion net that ignores whatever is in slot 2
+    core.diffusion.forward = lambda y_t, c1, c2, gamma: forward(y_t, c1, torch.zeros_like(c2), gamma)
+    values, warning = monitor(2, lam_at_ceiling=False)
+    assert values["probe/real_slot_ratio"] == 1.0 and warning is None  # lambda still ramping: no verdict
+    assert monitor(3, lam_at_ceiling=True)[1] is None  # once may be chance
+    values, warning = monitor(4, lam_at_ceiling=True)
+    assert warning is not None and "no longer reads the real condition" in warning
+    assert monitor(5, lam_at_ceiling=True)[1] is None  # said once
+
+
+def test_probes_are_repeatable(dataset, tmp_path):
+    _, monitor = _monitor(dataset, tmp_path)
+    assert monitor(1, True)[0] == monitor(2, True)[0]  # same batch, same noise: comparable over training
