@@ -1,4 +1,4 @@
-"""Command line: noiseda train | sweep | ablate | evaluate | restore | report | prepare | simulate | import-official | demo | nets | cache | config."""
+"""Command line: noiseda train | sweep | ablate | probe-conditions | evaluate | restore | report | prepare | simulate | import-official | demo | nets | cache | config."""
 
 from __future__ import annotations
 
@@ -152,6 +152,22 @@ def cmd_ablate(args) -> int:
                            summary_only=args.summary_only)
     print(summary["ablation_markdown"])
     print(f"ablation.md, summary.md, summary.json, curves.png and every run under {Path(args.out) / 'runs'}")
+    return 0
+
+
+def cmd_probe_conditions(args) -> int:
+    from noiseda.config import load_config
+    from noiseda.probe import probe_conditions
+
+    if args.run and (args.config or args.set):
+        raise_error("--run takes the run's own config: drop -c and --set")
+    cfg = None if args.run else load_config(args.config, args.set or [])
+    res = probe_conditions(cfg, args.out, args.run, args.steps, args.sigmas, args.images, not args.no_progress)
+    print("| sigma | MSE | sd |\n|---|---|---|")
+    for r in res["rows"]:
+        print(f"| {r['sigma']:g} | {r['mse']:.5f} | {r['sd']:.5f} |")
+    print(res["reading"])
+    print(f"conditions.csv, conditions.json{', conditions.png' if res['figure'] else ''} in {args.out}")
     return 0
 
 
@@ -354,6 +370,20 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--summary-only", action="store_true", help="summarise the finished runs; train nothing")
     ab.add_argument("--no-progress", action="store_true", help="no progress bar")
     ab.set_defaults(fn=cmd_ablate)
+
+    pc = sub.add_parser("probe-conditions", help="the paper's Fig. 1(a) on your data: the diffusion loss as "
+                                                 "the condition gets noisier (is it able to teach the restorer?)")
+    pc.add_argument("-c", "--config", help=f"config whose data.clean, diffusion and train settings to use "
+                                          f"({_packaged()}, or a YAML file)")
+    pc.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value")
+    pc.add_argument("--run", help="probe the diffusion net of this noise-da run instead of training one")
+    pc.add_argument("--out", required=True, help="folder for conditions.csv, conditions.json, conditions.png")
+    pc.add_argument("--steps", type=int, default=300, help="training steps of the probe's diffusion net (default 300)")
+    pc.add_argument("--sigmas", type=float, nargs="+", default=None,
+                    help="AWGN sigmas (0-255) of the condition (default: 0 5 10 20 ... 80)")
+    pc.add_argument("--images", type=int, default=8, help="held-out crops per measurement (default 8)")
+    pc.add_argument("--no-progress", action="store_true", help="no progress bar")
+    pc.set_defaults(fn=cmd_probe_conditions)
 
     rp = sub.add_parser("report", help="(re)write a run's report.md: loss curves, validation, samples")
     rp.add_argument("run", help="run folder")
