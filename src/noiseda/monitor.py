@@ -23,8 +23,9 @@ PROBE_IMAGES = 4
 IGNORED_BELOW = 0.002
 
 
-def probe_batch(samples, seed: int, degrade_batch, device, to_model) -> dict[str, torch.Tensor]:
-    items = [samples[PROBE_BASE + k] for k in range(PROBE_IMAGES)]
+def probe_batch(samples, seed: int, degrade_batch, device, to_model, images: int = PROBE_IMAGES,
+                first: int = PROBE_BASE) -> dict[str, torch.Tensor]:
+    items = [samples[first + k] for k in range(images)]
     batch = {key: torch.stack([it[key] for it in items]).to(device) for key in items[0]}
     if "syn_in" not in batch and degrade_batch is not None:  # data.degrade_on=device
         g = torch.Generator(device).manual_seed(derive_seed(seed, "probe-degrade"))
@@ -33,9 +34,11 @@ def probe_batch(samples, seed: int, degrade_batch, device, to_model) -> dict[str
 
 
 class ShortcutMonitor:
-    def __init__(self, core, samples, seed: int, t_range, degrade_batch, device, to_model, to_image, folder: Path):
-        self.core, self.folder, self.to_image = core, Path(folder), to_image
-        self.batch = probe_batch(samples, seed, degrade_batch, device, to_model)
+    def __init__(self, core, samples, seed: int, t_range, degrade_batch, device, to_model, to_image,
+                 folder: Optional[Path], images: int = PROBE_IMAGES, first: int = PROBE_BASE):
+        self.core, self.to_image = core, to_image
+        self.folder = None if folder is None else Path(folder)  # None: no sample grids
+        self.batch = probe_batch(samples, seed, degrade_batch, device, to_model, images, first)
         g = torch.Generator().manual_seed(derive_seed(seed, "probe-noise"))
         n = self.batch["syn_gt"].shape[0]
         self.gamma = core.schedule.sample(n, tuple(t_range), device, generator=g)
@@ -72,6 +75,8 @@ class ShortcutMonitor:
     def _save_grid(self, step: int, restored: torch.Tensor) -> None:
         from noiseda.sheet import contact_sheet
 
+        if self.folder is None:
+            return
         raw = self.batch["real"]
         rows = [[self.to_image(raw[i]), self.to_image(restored[i])] for i in range(raw.shape[0])]
         self.folder.mkdir(parents=True, exist_ok=True)
