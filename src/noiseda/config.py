@@ -45,7 +45,7 @@ class DiffusionConfig:
 
 @dataclass
 class MethodConfig:
-    name: str = "noise-da"  # vanilla | noise-da | noise-da-ex
+    name: str = "noise-da"  # vanilla | noise-da | noise-da-ex | dann | ne2ne | masked | oracle
     t_range: list[int] = field(default_factory=lambda: [1, 999])  # inclusive, 1 <= t <= num_timesteps-1
     channel_shuffle: bool = True
     residual_swap: bool = True
@@ -58,6 +58,9 @@ class MethodConfig:
     # Not in the paper: for the first N steps the noise loss trains the diffusion net only (at
     # weight lambda_weight from step 1); the restorer receives lambda of it, ramped from step N.
     diffusion_warmup_steps: int = 0
+    features: list[str] = field(default_factory=list)  # dann: restorer modules to align; []: its bottleneck
+    ne2ne_gamma: float = 2.0  # ne2ne: weight of the regulariser
+    mask_ratio: list[float] = field(default_factory=lambda: [0.75, 0.85])  # masked: share of input pixels masked
 
 
 @dataclass
@@ -253,6 +256,9 @@ def validate(cfg: Config) -> None:
     if reserved:
         raise NoisedaError(f"config net.options.{sorted(reserved)[0]}: set it as net.{sorted(reserved)[0]} instead")
     m, d, t, dif = cfg.method, cfg.data, cfg.train, cfg.diffusion
+    if len(m.mask_ratio) != 2 or not (0 <= m.mask_ratio[0] <= m.mask_ratio[1] < 1):
+        raise NoisedaError(f"config method.mask_ratio: expected [low, high] with 0 <= low <= high < 1, "
+                           f"got {m.mask_ratio}")
     if m.condition not in ("both", "synthetic", "real"):
         raise NoisedaError(f"config method.condition: expected both|synthetic|real, got {m.condition!r}")
     if m.condition != "both" and (m.channel_shuffle or m.residual_swap):

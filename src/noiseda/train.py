@@ -287,6 +287,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
     )
     value_range = cfg.data.value_range
     has_noise_loss = hasattr(core, "diffusion")
+    uses_lambda = getattr(core, "uses_lambda", False)  # an adaptation loss weighted by the ramp
     bar = tqdm(total=t.steps, initial=start, disable=not (main and progress), desc=cfg.method.name,
                dynamic_ncols=True, unit="step")
     runner = StepRunner(accelerator, method, optimizer, ema, core.restorer)
@@ -328,7 +329,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
                 g = torch.Generator(accelerator.device).manual_seed(derive_seed(t.seed, "degrade", step, rank))
                 batch["syn_in"] = degrade_batch(batch["syn_gt"], g)
             batch = {k: to_model_range(v.contiguous(memory_format=memory_format), value_range) for k, v in batch.items()}
-            lam = method_lambda(cfg, step, ramp) if has_noise_loss else 0.0
+            lam = method_lambda(cfg, step, ramp) if uses_lambda else 0.0
             method.train()
             runner(batch, lam)
             bar.update(1)

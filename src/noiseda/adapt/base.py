@@ -35,3 +35,19 @@ class Method(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor], lam: float) -> dict[str, torch.Tensor]:
         raise NotImplementedError
+
+
+class _ScaleGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, scale):
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.scale, None
+
+
+def scale_grad(x: torch.Tensor, scale: float) -> torch.Tensor:
+    """Identity forward; the gradient flowing back is multiplied by ``scale``."""
+    return _ScaleGrad.apply(x, scale)

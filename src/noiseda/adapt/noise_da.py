@@ -16,25 +16,9 @@ import torch
 import torch.nn.functional as F
 
 from noiseda.adapt import METHODS
-from noiseda.adapt.base import Method
+from noiseda.adapt.base import Method, scale_grad
 from noiseda.diffusion import GammaSchedule, NoisePredictor
 from noiseda.step import host_to_device
-
-
-class _ScaleGrad(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, scale):
-        ctx.scale = scale
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad * ctx.scale, None
-
-
-def scale_grad(x: torch.Tensor, scale: float) -> torch.Tensor:
-    """Identity forward; the gradient flowing back is multiplied by ``scale``."""
-    return _ScaleGrad.apply(x, scale)
 
 
 def swap_slots(a: torch.Tensor, b: torch.Tensor, coins: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -45,6 +29,7 @@ def swap_slots(a: torch.Tensor, b: torch.Tensor, coins: torch.Tensor) -> tuple[t
 
 class NoiseDA(Method):
     needs_real = True
+    uses_lambda = True
 
     def __init__(self, cfg, restorer, unpaired_target: bool = False):
         super().__init__(cfg, restorer)

@@ -1,0 +1,112 @@
+"""DANN (Ganin & Lempitsky 2015): feature-space adaptation, the paper's first comparison.
+
+A domain classifier reads the restorer's features of synthetic and real inputs and learns to
+tell them apart; a gradient-reversal layer between them makes the restorer learn features the
+classifier cannot separate. Total loss: L_sup + lambda * L_domain, lambda on the config's ramp
+(DANN's own schedule is method.lambda_weight=1, method.lambda_slope=10). The features are the
+restorer's bottleneck by default (found by one probe forward, see ``bottleneck_name``), or
+the modules named in ``method.features``. The classifier is a
+training-only module: only the restorer is exported.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from noiseda.adapt import METHODS
+from noiseda.adapt.base import Method, scale_grad
+from noiseda.errors import NoisedaError
+
+
+def bottleneck_name(net: nn.Module, size: int = 64) -> str:
+    """The module whose output is the net's deepest feature map, from one probe forward: the
+    first run of module outputs at the smallest resolution (pooled vectors and the output conv
+    ``last`` aside), and in it the outermost module, the last if several (a whole block such as
+    a U-Net's bottleneck, not its first conv; for nets that never downsample, the body's end)."""
+    seen: list[tuple[str, int]] = []
+
+    def record(name):
+        def hook(mod, inp, out):
+            # Feature maps only: the square probe gives square N x C x H x W maps at size / 2^k;
+            # token windows, pooled vectors and sequences are skipped.
+            h, w = (out.shape[-2], out.shape[-1]) if torch.is_tensor(out) and out.dim() == 4 else (0, 1)
+            if h == w >= 2 and size % h == 0:
+                seen.append((name, out.shape[-2] * out.shape[-1]))
+        return hook
+
+    hooks = [m.register_forward_hook(record(name)) for name, m in net.named_modules() if name and name != "last"]
+    try:
+        with torch.no_grad():
+            net(torch.zeros(1, 3, size, size, device=next(net.parameters()).device))
+    finally:
+        for h in hooks:
+            h.remove()
+    smallest = min(a for _, a in seen)
+    start = next(i for i, (_, a) in enumerate(seen) if a == smallest)
+    run = []
+    for name, area in seen[start:]:
+        if area != smallest:
+            break
+        run.append(name)
+    depth = min(n.count(".") for n in run)
+    return [n for n in run if n.count(".") == depth][-1]
+
+
+class DomainClassifier(nn.Module):
+    """Conv, LeakyReLU, conv, global average pool, linear: one logit (real = 1) per image."""
+
+    def __init__(self, channels: int, hidden: int = 64):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, hidden, 3, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv2d(hidden, hidden, 3, padding=1, stride=2), nn.LeakyReLU(0.2),
+        )
+        self.head = nn.Linear(hidden, 1)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(features).mean(dim=(2, 3))).squeeze(1)
+
+
+class DANN(Method):
+    needs_real = True
+    uses_lambda = True
+
+    def __init__(self, cfg, restorer):
+        super().__init__(cfg, restorer)
+        names = list(cfg.method.features) or [bottleneck_name(restorer)]
+        modules = dict(restorer.named_modules())
+        missing = [n for n in names if n not in modules]
+        if missing:
+            raise NoisedaError(f"config method.features: {cfg.net.name} has no module {missing[0]!r}")
+        self.feature_names = names
+        self._features: dict[str, torch.Tensor] = {}
+        for name in names:
+            modules[name].register_forward_hook(lambda mod, inp, out, name=name: self._features.__setitem__(name, out))
+        with torch.no_grad():  # the channel counts, from one small forward
+            restorer(torch.zeros(1, 3, 64, 64, device=next(restorer.parameters()).device))
+        self.classifiers = nn.ModuleDict({n.replace(".", "_"): DomainClassifier(self._features[n].shape[1])
+                                          for n in names})
+        self._features.clear()
+
+    def forward(self, batch, lam):
+        x_s, x_r = batch["syn_in"], batch["real"]
+        n = x_s.shape[0]
+        self._features.clear()
+        restored = self.restorer(torch.cat([x_s, x_r]))  # one pass: features of both domains
+        sup = self.supervised(restored[:n], batch["syn_gt"])
+        labels = torch.cat([torch.zeros(n), torch.ones(n)]).to(restored.device)
+        domain = sum(
+            F.binary_cross_entropy_with_logits(
+                self.classifiers[name.replace(".", "_")](scale_grad(self._features[name], -1.0)).float(), labels)
+            for name in self.feature_names
+        ) / len(self.feature_names)
+        self._features.clear()
+        # The classifier descends lam * L_domain; through the reversal the restorer ascends it.
+        return {"total": sup + lam * domain, "sup": sup, "domain": domain.detach()}
+
+
+@METHODS.register("dann")
+def build(cfg, restorer):
+    return DANN(cfg, restorer)

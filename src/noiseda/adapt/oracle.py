@@ -1,0 +1,20 @@
+"""The oracle: supervised training on *real* noisy/clean pairs, the upper bound against which
+"gap closed" is measured (evaluate --compare --oracle). The training is vanilla's; what makes
+it the oracle is the data, so it refuses a synthetic degradation: give data.pairs (or
+data.pairs_input + data.pairs_target) of real pairs.
+"""
+
+from __future__ import annotations
+
+from noiseda.adapt import METHODS
+from noiseda.adapt.vanilla import Vanilla
+from noiseda.errors import NoisedaError
+
+
+@METHODS.register("oracle")
+def build(cfg, restorer):
+    d = cfg.data
+    if d.clean or not (d.pairs or d.pairs_input):
+        raise NoisedaError("method oracle trains on real pairs: set data.pairs (or data.pairs_input + "
+                           "data.pairs_target) to real noisy/clean pairs and leave data.clean empty")
+    return Vanilla(cfg, restorer)

@@ -1,0 +1,103 @@
+"""The comparison methods (DANN, Neighbor2Neighbor, masked training, the oracle): each trains on
+tiny data with finite losses, resumes exactly, and exports nothing but the restorer."""
+
+import signal
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from noiseda.adapt.base import scale_grad
+from noiseda.adapt.dann import bottleneck_name
+from noiseda.adapt.masked import mask_pixels
+from noiseda.adapt.ne2ne import neighbour_subsample
+from noiseda.cli import main
+from noiseda.nets import build_net
+from noiseda.report import read_metrics
+
+from conftest import TINY, data_overrides
+from test_interrupt import _signal_at
+
+METHODS = {
+    "dann": [],
+    "ne2ne": [],
+    "masked": [],
+    "oracle": ["data.clean=[]"],  # real pairs instead (added below)
+}
+
+
+def _argv(dataset, out, method, *extra):
+    sets = TINY + data_overrides(dataset) + [f"method.name={method}", *METHODS[method], *extra]
+    if method == "oracle":
+        sets.append(f"data.pairs={dataset['val']}")
+    argv = ["train", "--out", str(out), "--no-progress"]
+    for s in sets:
+        argv += ["--set", s]
+    return argv
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_trains_resumes_exactly_and_exports_only_the_restorer(method, dataset, tmp_path, monkeypatch):
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    assert main(_argv(dataset, straight, method)) == 0
+    with monkeypatch.context() as m:
+        _signal_at(m, 2, signal.SIGINT)
+        assert main(_argv(dataset, stopped, method)) == 130
+    assert main(["train", "--out", str(stopped), "--resume", "--no-progress"]) == 0
+    for part in ("final/restorer.safetensors", "checkpoints/step-00000006/model.safetensors"):
+        a, b = load_file(straight / part), load_file(stopped / part)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), part
+    losses = [r["loss/total"] for r in read_metrics(straight) if "loss/total" in r]
+    assert losses and all(torch.isfinite(torch.tensor(v)) for v in losses)
+    exported = load_file(straight / "final" / "restorer.safetensors")
+    assert exported.keys() == build_net("unet", width=4).state_dict().keys()  # no classifier, nothing else
+    assert main(["restore", "--weights", str(straight), "--input", str(dataset["val"] / "noisy"), "--output",
+                 str(tmp_path / "restored"), "--device", "cpu", "--no-progress"]) == 0
+
+
+def test_gradient_reversal_flips_the_sign():
+    x = torch.randn(5, requires_grad=True)
+    (scale_grad(x, -1.0) * torch.arange(5.0)).sum().backward()
+    assert torch.equal(x.grad, -torch.arange(5.0))
+
+
+def test_dann_reads_the_bottleneck_of_every_net():
+    names = {n: bottleneck_name(build_net(n, **({"width": 4} if n == "unet" else {})))
+             for n in ("unet", "dncnn", "nafnet", "restormer")}
+    assert names == {"unet": "down_path.3", "dncnn": "body", "nafnet": "middle", "restormer": "latent"}
+
+
+def test_unknown_dann_features_are_refused(dataset, tmp_path, capsys):
+    assert main(_argv(dataset, tmp_path / "run", "dann", "method.features=[down_path.9]")) == 2
+    assert "has no module 'down_path.9'" in capsys.readouterr().err
+
+
+def test_neighbour_subsampler_picks_two_edge_neighbours_of_one_cell():
+    h = w = 8
+    index = torch.arange(h * w, dtype=torch.float32).reshape(1, 1, h, w).repeat(2, 3, 1, 1)
+    g1, g2 = neighbour_subsample(index, torch.Generator().manual_seed(0))
+    assert g1.shape == g2.shape == (2, 3, 4, 4)
+    assert torch.equal(g1[:, 0], g1[:, 2]) and torch.equal(g2[:, 0], g2[:, 1])  # same pixel in every channel
+    r1, c1 = g1 // w, g1 % w
+    r2, c2 = g2 // w, g2 % w
+    cell_r, cell_c = torch.arange(4).view(4, 1) * 2, torch.arange(4).view(1, 4) * 2
+    for r, c in ((r1, c1), (r2, c2)):  # inside its own 2x2 cell
+        assert ((r - cell_r) >= 0).all() and ((r - cell_r) <= 1).all()
+        assert ((c - cell_c) >= 0).all() and ((c - cell_c) <= 1).all()
+    assert torch.equal((r1 - r2).abs() + (c1 - c2).abs(), torch.ones_like(r1))  # edge neighbours, never diagonal
+
+
+def test_masking_hides_the_drawn_share_of_pixels_in_all_channels():
+    x = torch.ones(4, 3, 64, 64)
+    masked = mask_pixels(x, 0.75, 0.85)
+    hidden = (masked == 0).float().mean(dim=(1, 2, 3))
+    assert ((hidden > 0.72) & (hidden < 0.88)).all()
+    assert torch.equal(masked[:, 0], masked[:, 1])
+
+
+def test_the_oracle_refuses_synthetic_data(dataset, tmp_path, capsys):
+    argv = ["train", "--out", str(tmp_path / "run"), "--no-progress"]
+    for s in TINY + data_overrides(dataset) + ["method.name=oracle"]:
+        argv += ["--set", s]
+    assert main(argv) == 2
+    assert "method oracle trains on real pairs" in capsys.readouterr().err
