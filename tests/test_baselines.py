@@ -101,3 +101,19 @@ def test_the_oracle_refuses_synthetic_data(dataset, tmp_path, capsys):
         argv += ["--set", s]
     assert main(argv) == 2
     assert "method oracle trains on real pairs" in capsys.readouterr().err
+
+
+def test_compare_methods_runs_every_method_against_vanilla(dataset, tmp_path, capsys):
+    out = tmp_path / "methods"
+    argv = ["compare-methods", "--out", str(out), "--test-set", f"val={dataset['val']}", "--seeds", "0",
+            "--methods", "dann", "ne2ne", "--oracle-pairs", str(dataset["val"]), "--no-progress"]
+    for s in TINY + data_overrides(dataset) + ["train.steps=2", "train.checkpoint_every=2"]:
+        argv += ["--set", s]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    for method in ("vanilla", "dann", "ne2ne", "oracle"):
+        assert f"| {method} |" in printed
+        assert (out / "runs" / method / "seed-0" / "scores.json").is_file()
+    assert "30.09 / 0.7832 / 0.1348" in printed and (out / "methods.md").is_file()
+    assert main(["compare-methods", "--out", str(out), "--test-set", "v=x", "--methods", "cycada"]) == 2
+    assert "unknown method 'cycada'" in capsys.readouterr().err

@@ -64,32 +64,39 @@ def ablation_sweep(config: Optional[str], overrides: list[str], test_sets: dict[
                  test_sets=dict(test_sets), variants=variants_overrides)
 
 
-def ablation_markdown(summary: dict, sweep: Sweep, weights: str = "ema") -> str:
-    """One line per variant: our PSNR per test set (mean +- sd, paired difference to the full
-    method with its 95% t-interval) and the paper's Table 4 row."""
-    tests = list(sweep.test_sets)
-    head = ["variant", "seeds", *[f"{t} PSNR" for t in tests], *[f"{t} diff to full [95% CI]" for t in tests],
-            "paper SIDD PSNR / SSIM"]
-    lines = [f"**{weights.upper()} weights**: PSNR mean +- sd over seeds; difference to `full` paired by seed",
+def variant_table(summary: dict, sweep: Sweep, weights: str, paper_head: str, paper: dict[str, str],
+                  info: Optional[dict[str, dict[str, str]]] = None) -> str:
+    """One line per variant: descriptive columns (``info``: head -> variant -> text), our PSNR
+    per test set (mean +- sd over seeds), the paired difference to the sweep's reference with
+    its 95% t-interval, and the paper's numbers (``paper``: variant -> text)."""
+    tests, info = list(sweep.test_sets), info or {}
+    ref = summary["reference"]
+    head = ["variant", *info, "seeds", *[f"{t} PSNR" for t in tests], *[f"{t} diff to {ref} [95% CI]" for t in tests],
+            paper_head]
+    lines = [f"**{weights.upper()} weights**: PSNR mean +- sd over seeds; difference to `{ref}` paired by seed",
              "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for variant, per_test in summary["table"].items():
-        cells = [variant, str(len(per_test[tests[0]][weights]["psnr"]["seeds"]))]
+        cells = [variant, *[col.get(variant, "") for col in info.values()],
+                 str(len(per_test[tests[0]][weights]["psnr"]["seeds"]))]
         diffs = []
         for t in tests:
             e = per_test[t][weights]["psnr"]
             cells.append(f"{e['mean']:.2f}" + ("" if e["sd"] is None else f" +- {e['sd']:.2f}"))
             d = e.get("diff")
             if d is None:
-                diffs.append("reference" if variant == "full" else "-")
+                diffs.append("reference" if variant == ref else "-")
             elif d["ci95_t"] is None:
                 diffs.append(f"{d['mean']:+.2f}")
             else:
                 lo, hi = d["ci95_t"]
                 diffs.append(f"{d['mean']:+.2f} [{lo:+.2f}, {hi:+.2f}]")
-        paper = PAPER_TABLE4.get(variant)
-        cells += diffs + ["-" if paper is None else f"{paper[0]:.2f} / {paper[1]:.4f}"]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(cells + diffs + [paper.get(variant, "-")]) + " |")
     return "\n".join(lines) + "\n"
+
+
+def ablation_markdown(summary: dict, sweep: Sweep, weights: str = "ema") -> str:
+    paper = {v: f"{p[0]:.2f} / {p[1]:.4f}" for v, p in PAPER_TABLE4.items() if p is not None}
+    return variant_table(summary, sweep, weights, "paper SIDD PSNR / SSIM", paper)
 
 
 def run_ablation(sweep: Sweep, out: str | Path, jobs: int = 1, progress: bool = True,

@@ -1,4 +1,4 @@
-"""Command line: noiseda train | sweep | ablate | probe-conditions | evaluate | restore | report | prepare | simulate | import-official | demo | nets | cache | config."""
+"""Command line: noiseda train | sweep | ablate | compare-methods | probe-conditions | evaluate | restore | report | prepare | simulate | import-official | demo | nets | cache | config."""
 
 from __future__ import annotations
 
@@ -134,9 +134,8 @@ def cmd_sweep(args) -> int:
     return 0
 
 
-def cmd_ablate(args) -> int:
-    from noiseda.ablate import ablation_sweep, run_ablation
-
+def _sweep_command_args(args) -> dict[str, str]:
+    """Checks shared by ablate and compare-methods; the test sets as name -> pairs."""
     if args.jobs < 1:
         raise_error(f"--jobs: expected >= 1, got {args.jobs}")
     if args.eval_every < 0:
@@ -147,11 +146,31 @@ def cmd_ablate(args) -> int:
         if not sep or not name or not path or name in tests:
             raise_error(f"--test-set {item!r}: expected NAME=PAIRS with a new name")
         tests[name] = path
+    return tests
+
+
+def cmd_ablate(args) -> int:
+    from noiseda.ablate import ablation_sweep, run_ablation
+
+    tests = _sweep_command_args(args)
     sweep = ablation_sweep(args.config, args.set or [], tests, args.seeds, args.variants, args.eval_every)
     summary = run_ablation(sweep, args.out, jobs=args.jobs, progress=not args.no_progress,
                            summary_only=args.summary_only)
     print(summary["ablation_markdown"])
     print(f"ablation.md, summary.md, summary.json, curves.png and every run under {Path(args.out) / 'runs'}")
+    return 0
+
+
+def cmd_compare_methods(args) -> int:
+    from noiseda.compare_methods import methods_sweep, run_methods
+
+    tests = _sweep_command_args(args)
+    sweep = methods_sweep(args.config, args.set or [], tests, args.seeds, args.methods, args.oracle_pairs,
+                          args.eval_every)
+    summary = run_methods(sweep, args.out, jobs=args.jobs, progress=not args.no_progress,
+                          summary_only=args.summary_only)
+    print(summary["methods_markdown"])
+    print(f"methods.md, summary.md, summary.json, curves.png and every run under {Path(args.out) / 'runs'}")
     return 0
 
 
@@ -354,22 +373,34 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
     sw.set_defaults(fn=cmd_sweep)
 
-    ab = sub.add_parser("ablate", help="the paper's ablations (Table 4) as a sweep: paired 95%% CIs against "
-                                       "the full method, the paper's numbers beside ours")
-    ab.add_argument("-c", "--config", help=f"base training config: YAML file or packaged name ({_packaged()})")
-    ab.add_argument("--set", action="append", metavar="KEY=VALUE", help="an override for every run (data, steps...)")
-    ab.add_argument("--test-set", action="append", required=True, metavar="NAME=PAIRS",
-                    help="a folder of noisy/clean pairs (or ADAPTER:PATH) to score every run on; repeatable")
-    ab.add_argument("--out", required=True, help="sweep folder; a rerun skips finished runs and resumes the others")
+    def sweep_command(name: str, help: str):
+        p = sub.add_parser(name, help=help)
+        p.add_argument("-c", "--config", help=f"base training config: YAML file or packaged name ({_packaged()})")
+        p.add_argument("--set", action="append", metavar="KEY=VALUE", help="an override for every run (data, steps...)")
+        p.add_argument("--test-set", action="append", required=True, metavar="NAME=PAIRS",
+                       help="a folder of noisy/clean pairs (or ADAPTER:PATH) to score every run on; repeatable")
+        p.add_argument("--out", required=True, help="sweep folder; a rerun skips finished runs and resumes the others")
+        p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds per variant (default 0 1 2)")
+        p.add_argument("--eval-every", type=int, default=0, help="validation curves every K steps (0: at the end only)")
+        p.add_argument("--jobs", type=int, default=1, help="runs at once, each with cores/jobs torch threads")
+        p.add_argument("--summary-only", action="store_true", help="summarise the finished runs; train nothing")
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+        return p
+
+    ab = sweep_command("ablate", "the paper's ablations (Table 4) as a sweep: paired 95%% CIs against the full "
+                                 "method, the paper's numbers beside ours")
     ab.add_argument("--variants", nargs="+", metavar="NAME",
                     help="a subset of: full no-rs no-cs no-cs-no-rs t-1-100 t-900-999 only-synthetic only-real "
                          "vanilla (default: all; full is always run)")
-    ab.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds per variant (default 0 1 2)")
-    ab.add_argument("--eval-every", type=int, default=0, help="validation curves every K steps (0: at the end only)")
-    ab.add_argument("--jobs", type=int, default=1, help="runs at once, each with cores/jobs torch threads")
-    ab.add_argument("--summary-only", action="store_true", help="summarise the finished runs; train nothing")
-    ab.add_argument("--no-progress", action="store_true", help="no progress bar")
     ab.set_defaults(fn=cmd_ablate)
+
+    cm = sweep_command("compare-methods", "the paper's Table 1 as a sweep: every method on the same restorer, "
+                                          "data, steps and seeds; paired 95%% CIs against vanilla")
+    cm.add_argument("--methods", nargs="+", metavar="NAME",
+                    help="methods to compare (default: vanilla dann masked ne2ne noise-da; vanilla is always run)")
+    cm.add_argument("--oracle-pairs", metavar="PAIRS",
+                    help="real noisy/clean training pairs: adds the oracle (supervised on them) as the upper bound")
+    cm.set_defaults(fn=cmd_compare_methods)
 
     pc = sub.add_parser("probe-conditions", help="the paper's Fig. 1(a) on your data: the diffusion loss as "
                                                  "the condition gets noisier (is it able to teach the restorer?)")
