@@ -1,4 +1,4 @@
-"""The comparison methods (DANN, PixelDA, Neighbor2Neighbor, masked training, the oracle): each trains on
+"""The comparison methods (DANN, DSN, PixelDA, Neighbor2Neighbor, masked training, the oracle): each trains on
 tiny data with finite losses, resumes exactly, and exports nothing but the restorer."""
 
 import signal
@@ -20,6 +20,7 @@ from test_interrupt import _signal_at
 
 METHODS = {
     "dann": [],
+    "dsn": [],
     "ne2ne": [],
     "masked": [],
     "pixelda": [],
@@ -136,3 +137,19 @@ def test_pixelda_gives_each_side_of_the_game_only_its_own_gradient(dataset):
     method.zero_grad(set_to_none=True)
     gan_loss(method.discriminator(fake.detach()), False).backward()  # the discriminator's term
     assert all(p.grad is None for p in method.generator.parameters())
+
+
+def test_dsn_codes_and_losses(dataset):
+    from noiseda.adapt import build_method
+    from noiseda.adapt.dsn import difference_loss
+    from conftest import tiny_config
+
+    method = build_method(tiny_config(dataset, "method.name=dsn"), build_net("unet", width=4))
+    x = torch.rand(2, 3, 16, 16)
+    code = method.private["real"](x)
+    assert code.shape == (2, 32, 2, 2)  # the U-Net's bottleneck at 16 px: 8 x width channels, 1/8 size
+    assert method.decoder(code).shape == (2, 3, 16, 16)
+    # S^T P over the batch: zero when no shared feature co-varies with any private one.
+    shared, private = torch.tensor([[2.0, 0.0], [0.0, 0.0]]), torch.tensor([[0.0, 0.0], [0.0, 3.0]])
+    assert difference_loss(shared, private) == 0
+    assert difference_loss(shared, shared) == pytest.approx(1.0)  # one unit-norm row, fully correlated

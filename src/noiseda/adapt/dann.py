@@ -69,40 +69,54 @@ class DomainClassifier(nn.Module):
         return self.head(self.body(features).mean(dim=(2, 3))).squeeze(1)
 
 
+class FeatureTap:
+    """Keeps the outputs of some of the restorer's modules from its last forward (hooks), and
+    their shapes for a 64 x 64 input. Not a module: it owns no parameters."""
+
+    def __init__(self, restorer: nn.Module, names: list[str], net_name: str):
+        modules = dict(restorer.named_modules())
+        missing = [n for n in names if n not in modules]
+        if missing:
+            raise NoisedaError(f"config method.features: {net_name} has no module {missing[0]!r}")
+        self.names = names
+        self.outputs: dict[str, torch.Tensor] = {}
+        for name in names:
+            modules[name].register_forward_hook(lambda mod, inp, out, name=name: self.outputs.__setitem__(name, out))
+        with torch.no_grad():
+            restorer(torch.zeros(1, 3, 64, 64, device=next(restorer.parameters()).device))
+        self.shapes = {n: tuple(self.outputs[n].shape[1:]) for n in names}  # (C, H, W) at 64 x 64
+        self.outputs.clear()
+
+    def take(self) -> dict[str, torch.Tensor]:
+        out, self.outputs = self.outputs, {}
+        return out
+
+
+def domain_loss(classifiers: nn.ModuleDict, features: dict[str, torch.Tensor], n: int) -> torch.Tensor:
+    """Mean over the tapped features of the classifiers' loss (synthetic 0, real 1), each read
+    through a gradient reversal: the classifiers descend it, the restorer ascends it."""
+    labels = torch.cat([torch.zeros(n), torch.ones(n)]).to(next(iter(features.values())).device)
+    losses = [F.binary_cross_entropy_with_logits(classifiers[k.replace(".", "_")](scale_grad(f, -1.0)).float(), labels)
+              for k, f in features.items()]
+    return sum(losses) / len(losses)
+
+
 class DANN(Method):
     needs_real = True
     uses_lambda = True
 
     def __init__(self, cfg, restorer):
         super().__init__(cfg, restorer)
-        names = list(cfg.method.features) or [bottleneck_name(restorer)]
-        modules = dict(restorer.named_modules())
-        missing = [n for n in names if n not in modules]
-        if missing:
-            raise NoisedaError(f"config method.features: {cfg.net.name} has no module {missing[0]!r}")
-        self.feature_names = names
-        self._features: dict[str, torch.Tensor] = {}
-        for name in names:
-            modules[name].register_forward_hook(lambda mod, inp, out, name=name: self._features.__setitem__(name, out))
-        with torch.no_grad():  # the channel counts, from one small forward
-            restorer(torch.zeros(1, 3, 64, 64, device=next(restorer.parameters()).device))
-        self.classifiers = nn.ModuleDict({n.replace(".", "_"): DomainClassifier(self._features[n].shape[1])
-                                          for n in names})
-        self._features.clear()
+        self.tap = FeatureTap(restorer, list(cfg.method.features) or [bottleneck_name(restorer)], cfg.net.name)
+        self.classifiers = nn.ModuleDict({n.replace(".", "_"): DomainClassifier(shape[0])
+                                          for n, shape in self.tap.shapes.items()})
 
     def forward(self, batch, lam):
         x_s, x_r = batch["syn_in"], batch["real"]
         n = x_s.shape[0]
-        self._features.clear()
         restored = self.restorer(torch.cat([x_s, x_r]))  # one pass: features of both domains
         sup = self.supervised(restored[:n], batch["syn_gt"])
-        labels = torch.cat([torch.zeros(n), torch.ones(n)]).to(restored.device)
-        domain = sum(
-            F.binary_cross_entropy_with_logits(
-                self.classifiers[name.replace(".", "_")](scale_grad(self._features[name], -1.0)).float(), labels)
-            for name in self.feature_names
-        ) / len(self.feature_names)
-        self._features.clear()
+        domain = domain_loss(self.classifiers, self.tap.take(), n)
         # The classifier descends lam * L_domain; through the reversal the restorer ascends it.
         return {"total": sup + lam * domain, "sup": sup, "domain": domain.detach()}
 
