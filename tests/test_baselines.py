@@ -1,4 +1,4 @@
-"""The comparison methods (DANN, DSN, PixelDA, Neighbor2Neighbor, masked training, the oracle): each trains on
+"""The comparison methods (DANN, DSN, PixelDA, CyCADA, Neighbor2Neighbor, masked training, the oracle): each trains on
 tiny data with finite losses, resumes exactly, and exports nothing but the restorer."""
 
 import signal
@@ -24,6 +24,7 @@ METHODS = {
     "ne2ne": [],
     "masked": [],
     "pixelda": [],
+    "cycada": [],
     "oracle": ["data.clean=[]"],  # real pairs instead (added below)
 }
 
@@ -117,13 +118,13 @@ def test_compare_methods_runs_every_method_against_vanilla(dataset, tmp_path, ca
         assert f"| {method} |" in printed
         assert (out / "runs" / method / "seed-0" / "scores.json").is_file()
     assert "30.09 / 0.7832 / 0.1348" in printed and (out / "methods.md").is_file()
-    assert main(["compare-methods", "--out", str(out), "--test-set", "v=x", "--methods", "cycada"]) == 2
-    assert "unknown method 'cycada'" in capsys.readouterr().err
+    assert main(["compare-methods", "--out", str(out), "--test-set", "v=x", "--methods", "cyclegan"]) == 2
+    assert "unknown method 'cyclegan'" in capsys.readouterr().err
 
 
 def test_pixelda_gives_each_side_of_the_game_only_its_own_gradient(dataset):
     from noiseda.adapt import build_method
-    from noiseda.adapt.pixelda import gan_loss
+    from noiseda.adapt.pixelda import frozen, gan_loss
     from conftest import tiny_config
 
     cfg = tiny_config(dataset, "method.name=pixelda")
@@ -131,7 +132,7 @@ def test_pixelda_gives_each_side_of_the_game_only_its_own_gradient(dataset):
     x = torch.rand(2, 3, 16, 16)
     fake = method.generator(x, torch.randn(2, 1, 16, 16))
     assert torch.allclose(fake, x)  # the generator starts as the identity
-    gan_loss(method.adversary(fake), True).backward()  # the generator's adversarial term
+    gan_loss(frozen(method.discriminator, fake), True).backward()  # the generator's adversarial term
     assert all(p.grad is None for p in method.discriminator.parameters())
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in method.generator.parameters())
     method.zero_grad(set_to_none=True)

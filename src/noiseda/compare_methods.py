@@ -18,13 +18,14 @@ PAPER_TABLE1: dict[str, tuple[str, str, Optional[str]]] = {
     "dann": ("feature", "both", "30.09 / 0.7832 / 0.1348"),
     "dsn": ("feature", "both", "28.40 / 0.6984 / 0.2265"),
     "pixelda": ("pixel", "both", "29.24 / 0.7611 / 0.1403"),
+    "cycada": ("feature & pixel", "both", "30.81 / 0.8067 / 0.1256"),
     "masked": ("-", "synthetic pairs (the paper's table says real)", "28.51 / 0.7196 / 0.2348"),
     "ne2ne": ("-", "real noisy only", "25.61 / 0.5647 / 0.3039"),
     "noise-da": ("noise", "both", "34.71 / 0.9202 / 0.0903"),
     "noise-da-ex": ("noise", "both + unpaired clean", "33.44 / 0.8938 / 0.1064"),
     "oracle": ("-", "real pairs", None),
 }
-DEFAULT_METHODS = ["vanilla", "dann", "dsn", "pixelda", "masked", "ne2ne", "noise-da"]
+DEFAULT_METHODS = ["vanilla", "dann", "dsn", "pixelda", "cycada", "masked", "ne2ne", "noise-da"]
 
 
 def methods_sweep(config: Optional[str], overrides: list[str], test_sets: dict[str, str], seeds: list[int],

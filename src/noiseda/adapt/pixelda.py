@@ -13,6 +13,8 @@ terms are weighted by the config's lambda ramp.
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -23,11 +25,11 @@ from noiseda.adapt.base import Method
 
 
 class Generator(nn.Module):
-    """Residual conv net: input + noise map -> input + a learned change (identity at start)."""
+    """Residual conv net: input (+ a noise map) -> input + a learned change (identity at start)."""
 
-    def __init__(self, width: int = 32, blocks: int = 4):
+    def __init__(self, width: int = 32, blocks: int = 4, noise_channels: int = 1):
         super().__init__()
-        layers = [nn.Conv2d(4, width, 3, padding=1), nn.LeakyReLU(0.2)]
+        layers = [nn.Conv2d(3 + noise_channels, width, 3, padding=1), nn.LeakyReLU(0.2)]
         for _ in range(blocks):
             layers += [nn.Conv2d(width, width, 3, padding=1), nn.LeakyReLU(0.2)]
         self.body = nn.Sequential(*layers)
@@ -35,8 +37,8 @@ class Generator(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        return x + self.out(self.body(torch.cat([x, noise], dim=1)))
+    def forward(self, x: torch.Tensor, noise: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return x + self.out(self.body(x if noise is None else torch.cat([x, noise], dim=1)))
 
 
 class PatchDiscriminator(nn.Module):
@@ -61,6 +63,12 @@ def pairwise_mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (d.pow(2).mean(1) - d.mean(1).pow(2)).mean()
 
 
+def frozen(discriminator: nn.Module, fake: torch.Tensor) -> torch.Tensor:
+    """The discriminator on ``fake`` with its weights frozen: gradients reach the generator only."""
+    weights = {k: v.detach() for k, v in discriminator.named_parameters()}
+    return functional_call(discriminator, weights, (fake,))
+
+
 def gan_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
     target = torch.ones_like(logits) if real else torch.zeros_like(logits)
     return F.binary_cross_entropy_with_logits(logits.float(), target.float())
@@ -76,10 +84,6 @@ class PixelDA(Method):
         self.generator = Generator()
         self.discriminator = PatchDiscriminator()
 
-    def adversary(self, fake: torch.Tensor) -> torch.Tensor:
-        """The discriminator on ``fake`` with its weights frozen: gradients reach the generator only."""
-        frozen = {k: v.detach() for k, v in self.discriminator.named_parameters()}
-        return functional_call(self.discriminator, frozen, (fake,))
 
     def forward(self, batch, lam):
         x_s, x_r, gt = batch["syn_in"], batch["real"], batch["syn_gt"]
@@ -90,7 +94,7 @@ class PixelDA(Method):
         sup = self.supervised(restored[:n], gt)
         sup_source = self.supervised(restored[n:], gt)
         disc = (gan_loss(self.discriminator(x_r), True) + gan_loss(self.discriminator(fake.detach()), False)) / 2
-        fool = gan_loss(self.adversary(fake), True)
+        fool = gan_loss(frozen(self.discriminator, fake), True)
         content = pairwise_mse(fake, x_s)
         total = (sup + sup_source) / 2 + self.content_weight * content + lam * (disc + fool)
         return {"total": total, "sup": sup, "disc": disc.detach(), "fool": fool.detach(), "content": content.detach()}
