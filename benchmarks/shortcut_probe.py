@@ -1,6 +1,6 @@
 """Does a trained noise-da run's diffusion net read the real condition? For each run (its last
 checkpoint): the shortcut monitor's readings (src/noiseda/monitor.py) on several probe batches
-of held-out crops: the diffusion loss with the real slot holding the raw real input instead of
+of crops training never drew: the diffusion loss with the real slot holding the raw real input instead of
 the restored one, relative to the loss as trained (1.0: the real slot is ignored), and the same
 for the synthetic slot.
 

@@ -127,8 +127,14 @@ def test_the_docs_show_commands():
     assert len(ALL_COMMANDS) >= 30, "the command extraction found almost nothing: is it broken?"
     assert {argv[0] for _, _, argv in ALL_COMMANDS if argv} >= {
         "train", "evaluate", "restore", "sweep", "prepare", "simulate", "import-official",
-        "demo", "nets", "report", "cache", "config",
+        "demo", "nets", "report", "cache", "config", "ablate", "compare-methods", "probe-conditions",
     }
+    from noiseda.cli import build_parser  # and every command the CLI has is shown somewhere
+
+    import argparse
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(sub.choices) <= {argv[0] for _, _, argv in ALL_COMMANDS if argv}
 
 
 @pytest.mark.parametrize(

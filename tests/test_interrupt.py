@@ -54,6 +54,7 @@ def test_a_signal_at_an_early_step_saves_and_the_printed_command_resumes_exactly
     assert [p.name for p in list_checkpoints(run)] == ["step-00000002"]
     assert not (run / "final").exists()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers given back
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
 
     command = err.split("Resume with: ", 1)[1].strip().split()
     assert command[:2] == ["noiseda", "train"] and "--resume" in command
@@ -105,3 +106,29 @@ def test_resume_hides_tensorboard_events_after_the_checkpoint(dataset, tmp_path)
     acc.Reload()
     steps = [e.step for e in acc.Scalars("loss/total")]
     assert steps == [2, 4, 6]
+
+
+def test_a_second_signal_stops_at_once_but_not_a_forwarded_copy(monkeypatch):
+    from noiseda.train import _StopSignals
+
+    clock = [100.0]
+    monkeypatch.setattr("noiseda.train.time.monotonic", lambda: clock[0])
+    with _StopSignals() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.name == "SIGINT"
+        clock[0] += 0.5
+        os.kill(os.getpid(), signal.SIGINT)  # a launcher's copy of the same Ctrl-C: ignored
+        clock[0] += 5.0
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)  # the user insists
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_overwrite_keeps_the_old_run_when_the_new_config_is_wrong(dataset, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(_argv(dataset, run)) == 0
+    before = load_file(run / "final" / "restorer.safetensors")
+    assert main(_argv(dataset, run, "--overwrite", "--set", f"data.clean={tmp_path / 'typo'}")) == 2
+    assert "no such file or folder" in capsys.readouterr().err
+    after = load_file(run / "final" / "restorer.safetensors")  # a typo never costs the finished run
+    assert all(torch.equal(before[k], after[k]) for k in before) and list_checkpoints(run)

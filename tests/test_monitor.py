@@ -25,10 +25,10 @@ def test_the_monitor_leaves_training_bitwise_untouched_and_shows_what_it_saw(dat
     probes = [r for r in read_metrics(on) if "probe/real_slot_ratio" in r]
     assert [r["step"] for r in probes] == [3, 6]  # every validation step
     assert all(r["probe/real_slot_ratio"] > 0 and r["probe/syn_slot_ratio"] > 0 for r in probes)
-    assert sorted(p.name for p in (on / "samples").iterdir()) == ["step-00000003.png", "step-00000006.png"]
+    assert sorted(p.name for p in (on / "monitor").iterdir()) == ["step-00000003.png", "step-00000006.png"]
     report = (on / "report.md").read_text()
-    assert "## Shortcut monitor" in report and "samples/step-00000006.png" in report
-    assert not any("probe/real_slot_ratio" in r for r in read_metrics(off)) and not (off / "samples").exists()
+    assert "## Shortcut monitor" in report and "monitor/step-00000006.png" in report
+    assert not any("probe/real_slot_ratio" in r for r in read_metrics(off)) and not (off / "monitor").exists()
 
 
 def _monitor(dataset, tmp_path):
@@ -58,3 +58,18 @@ def test_the_warning_fires_when_the_real_slot_is_ignored(dataset, tmp_path):
 def test_probes_are_repeatable(dataset, tmp_path):
     _, monitor = _monitor(dataset, tmp_path)
     assert monitor(1, True)[0] == monitor(2, True)[0]  # same batch, same noise: comparable over training
+
+
+def test_training_warns_once_lambda_has_ramped_and_the_real_slot_is_ignored(dataset, tmp_path, monkeypatch, capsys):
+    """Through train(): a diffusion net whose loss does not see the real slot, with the default
+    lambda slope (whose ramp ends at 0.987 of lambda_weight, not 1)."""
+    from noiseda.adapt.noise_da import NoiseDA
+
+    def ignoring(self, batch, gamma, eps):
+        return {"mse": 0.5, "mse_real_raw": 0.5, "mse_syn_raw": 2.0, "restored_real": batch["real"]}
+
+    monkeypatch.setattr(NoiseDA, "shortcut_probe", ignoring)
+    cfg = tiny_config(dataset, "method.name=noise-da", "train.steps=9", "method.lambda_ramp_steps=2")
+    train(cfg, tmp_path / "run", progress=True)
+    out = capsys.readouterr()
+    assert (out.out + out.err).count("no longer reads the real condition") == 1  # at step 6, said once

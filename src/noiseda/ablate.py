@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from noiseda.errors import NoisedaError
-from noiseda.sweep import Sweep, run_sweep
+from noiseda.sweep import Sweep, check_seeds_and_tests, run_sweep
 
 _OFF = ["method.channel_shuffle=false", "method.residual_swap=false"]
 
@@ -52,10 +52,7 @@ def ablation_sweep(config: Optional[str], overrides: list[str], test_sets: dict[
         raise NoisedaError(f"--variants: unknown ablation {unknown[0]!r} (known: {', '.join(ABLATIONS)})")
     if "full" not in chosen:
         chosen = ["full", *chosen]  # the reference of every interval
-    if not test_sets:
-        raise NoisedaError("ablate needs at least one --test-set NAME=PAIRS")
-    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
-        raise NoisedaError(f"--seeds: expected distinct non-negative integers, got {seeds}")
+    check_seeds_and_tests(seeds, test_sets, "ablate")
     base = [o for o in overrides if not o.startswith("method.name=")]
     variants_overrides = {
         v: ([] if v == "vanilla" else ["method.name=noise-da"]) + ABLATIONS[v] for v in chosen

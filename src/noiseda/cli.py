@@ -129,8 +129,7 @@ def cmd_sweep(args) -> int:
     summary = run_sweep(sweep, args.out, jobs=args.jobs, progress=not args.no_progress,
                         summary_only=args.summary_only)
     print(summary["markdown"])
-    figure = "curves.png, " if summary["figure"] else "(no curves.png: matplotlib is missing; reinstall noiseda) "
-    print(f"summary.md, summary.json, {figure}and every run under {Path(args.out) / 'runs'}")
+    print(f"{_written(summary)} and every run under {Path(args.out) / 'runs'}")
     return 0
 
 
@@ -149,6 +148,11 @@ def _sweep_command_args(args) -> dict[str, str]:
     return tests
 
 
+def _written(summary: dict) -> str:
+    figure = "curves.png" if summary["figure"] else "(no curves.png: matplotlib is missing; reinstall noiseda)"
+    return f"summary.md, summary.json, {figure}"
+
+
 def cmd_ablate(args) -> int:
     from noiseda.ablate import ablation_sweep, run_ablation
 
@@ -157,7 +161,7 @@ def cmd_ablate(args) -> int:
     summary = run_ablation(sweep, args.out, jobs=args.jobs, progress=not args.no_progress,
                            summary_only=args.summary_only)
     print(summary["ablation_markdown"])
-    print(f"ablation.md, summary.md, summary.json, curves.png and every run under {Path(args.out) / 'runs'}")
+    print(f"ablation.md, {_written(summary)} and every run under {Path(args.out) / 'runs'}")
     return 0
 
 
@@ -170,7 +174,7 @@ def cmd_compare_methods(args) -> int:
     summary = run_methods(sweep, args.out, jobs=args.jobs, progress=not args.no_progress,
                           summary_only=args.summary_only)
     print(summary["methods_markdown"])
-    print(f"methods.md, summary.md, summary.json, curves.png and every run under {Path(args.out) / 'runs'}")
+    print(f"methods.md, {_written(summary)} and every run under {Path(args.out) / 'runs'}")
     return 0
 
 
@@ -294,6 +298,12 @@ def raise_error(msg: str):
     raise NoisedaError(msg)
 
 
+def _default_methods() -> list[str]:
+    from noiseda.compare_methods import DEFAULT_METHODS
+
+    return DEFAULT_METHODS
+
+
 def _packaged() -> str:
     from noiseda.config import packaged_configs
 
@@ -397,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     cm = sweep_command("compare-methods", "the paper's Table 1 as a sweep: every method on the same restorer, "
                                           "data, steps and seeds; paired 95%% CIs against vanilla")
     cm.add_argument("--methods", nargs="+", metavar="NAME",
-                    help="methods to compare (default: vanilla dann masked ne2ne noise-da; vanilla is always run)")
+                    help=f"methods to compare (default: {' '.join(_default_methods())}; vanilla is always run)")
     cm.add_argument("--oracle-pairs", metavar="PAIRS",
                     help="real noisy/clean training pairs: adds the oracle (supervised on them) as the upper bound")
     cm.set_defaults(fn=cmd_compare_methods)
@@ -409,10 +419,11 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value")
     pc.add_argument("--run", help="probe the diffusion net of this noise-da run instead of training one")
     pc.add_argument("--out", required=True, help="folder for conditions.csv, conditions.json, conditions.png")
-    pc.add_argument("--steps", type=int, default=300, help="training steps of the probe's diffusion net (default 300)")
+    pc.add_argument("--steps", type=int, default=None,
+                    help="training steps of the probe's own diffusion net (default 300; not with --run)")
     pc.add_argument("--sigmas", type=float, nargs="+", default=None,
                     help="AWGN sigmas (0-255) of the condition (default: 0 5 10 20 ... 80)")
-    pc.add_argument("--images", type=int, default=8, help="held-out crops per measurement (default 8)")
+    pc.add_argument("--images", type=int, default=8, help="crops per measurement, of the training images at draws training never makes (default 8)")
     pc.add_argument("--no-progress", action="store_true", help="no progress bar")
     pc.set_defaults(fn=cmd_probe_conditions)
 
@@ -485,7 +496,10 @@ def main(argv=None) -> int:
         print(f"noiseda: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
     except TrainingInterrupted as exc:
-        print(f"noiseda: {exc}", file=sys.stderr)
+        if args.command == "train":
+            print(f"noiseda: {exc}", file=sys.stderr)
+        else:  # a command that trains several runs keeps the finished ones and resumes this one
+            print(f"noiseda: {exc.what}. Run the same command again to continue", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
         print("noiseda: interrupted", file=sys.stderr)

@@ -10,7 +10,7 @@ from typing import Optional
 
 from noiseda.ablate import variant_table
 from noiseda.errors import NoisedaError
-from noiseda.sweep import Sweep, run_sweep
+from noiseda.sweep import Sweep, check_seeds_and_tests, run_sweep
 
 # method -> (adaptation space, training data the paper lists, the paper's Table 1 PSNR / SSIM / LPIPS)
 PAPER_TABLE1: dict[str, tuple[str, str, Optional[str]]] = {
@@ -25,6 +25,7 @@ PAPER_TABLE1: dict[str, tuple[str, str, Optional[str]]] = {
     "noise-da-ex": ("noise", "both + unpaired clean", "33.44 / 0.8938 / 0.1064"),
     "oracle": ("-", "real pairs", None),
 }
+ADVERSARIAL_SCHEDULE = ["method.lambda_weight=1.0", "method.lambda_slope=10.0"]
 DEFAULT_METHODS = ["vanilla", "dann", "dsn", "pixelda", "cycada", "masked", "ne2ne", "noise-da"]
 
 
@@ -39,11 +40,10 @@ def methods_sweep(config: Optional[str], overrides: list[str], test_sets: dict[s
                            "with --oracle-pairs)")
     if "vanilla" not in chosen:
         chosen = ["vanilla", *chosen]  # the reference of every interval
-    if not test_sets:
-        raise NoisedaError("compare-methods needs at least one --test-set NAME=PAIRS")
-    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
-        raise NoisedaError(f"--seeds: expected distinct non-negative integers, got {seeds}")
-    variants = {m: [f"method.name={m}"] for m in chosen}
+    check_seeds_and_tests(seeds, test_sets, "compare-methods")
+    # The adversarial methods' own schedule (DANN's): lambda ramps to 1 with slope 10.
+    adversarial = {"dann", "dsn", "pixelda", "cycada"}
+    variants = {m: [f"method.name={m}"] + (ADVERSARIAL_SCHEDULE if m in adversarial else []) for m in chosen}
     if oracle_pairs:
         variants["oracle"] = ["method.name=oracle", "data.clean=[]", f"data.pairs={oracle_pairs}"]
     base = [o for o in overrides if not o.startswith("method.name=")]

@@ -6,4 +6,10 @@ class NoisedaError(Exception):
 
 
 class TrainingInterrupted(Exception):
-    """Training stopped by SIGINT or SIGTERM after saving a checkpoint; the message says how to resume."""
+    """Training stopped by SIGINT or SIGTERM after saving a checkpoint. ``what`` says where it
+    stopped; ``resume`` is the command that continues the run (commands that train several
+    runs, such as sweep, say instead to rerun themselves)."""
+
+    def __init__(self, what: str, resume: str):
+        super().__init__(f"{what}. Resume with: {resume}")
+        self.what, self.resume = what, resume

@@ -1,7 +1,8 @@
 """The shortcut monitor of noise-da training (the paper's Fig. 2, made visible while it trains).
 
-On a probe batch drawn once (sample numbers training never reaches, noise levels and noise
-from their own generator: probing never changes the training stream), every validation step
+On a probe batch drawn once (crops at sample numbers the training stream never reaches: new
+crops and flips of the training images; noise levels and noise from their own generator:
+probing never changes the training stream), every validation step
 measures the diffusion loss with the conditions as trained, with the real slot holding the raw
 real input, and with the synthetic slot holding the raw synthetic input; logs their ratios;
 saves a grid of the real probe images, raw and restored, so the progression can be seen; and
@@ -17,7 +18,7 @@ import torch
 
 from noiseda.data.datasets import derive_seed
 
-PROBE_BASE = 2**40  # sample numbers this far out are never part of a training run
+PROBE_BASE = 2**40  # sample numbers this far out are never drawn by a training run
 PROBE_IMAGES = 4
 # |loss(raw real) / loss(restored real) - 1| under this, twice in a row: the real slot is ignored.
 IGNORED_BELOW = 0.002

@@ -3,7 +3,8 @@
 The paper's Fig. 1(a), on the user's own data: a conditional diffusion net (trained here on
 the config's clean images with the clean image as its condition, or taken from a noise-da
 run) predicts the noise of noisy clean images while its condition is the same image corrupted
-with AWGN of increasing sigma. If its loss grows with sigma, the loss can tell a good
+with AWGN of increasing sigma (crops of the training images that training itself never drew).
+If its loss grows with sigma, the loss can tell a good
 restoration from a bad one, which is what lets it teach the restorer; if it stays flat, it
 cannot. Every sigma sees the same images, noise levels and noise (a paired curve).
 """
@@ -26,6 +27,10 @@ from noiseda.errors import NoisedaError
 DEFAULT_SIGMAS = (0, 5, 10, 20, 30, 40, 50, 60, 70, 80)
 
 
+def _device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def train_conditional(cfg: Config, steps: int, progress: bool = True):
     """A diffusion net trained alone, its two condition slots holding the clean target."""
     from tqdm import tqdm
@@ -37,14 +42,15 @@ def train_conditional(cfg: Config, steps: int, progress: bool = True):
 
     samples = build_samples(cfg, needs_real=False, needs_reference=False, progress=progress)
     torch.manual_seed(cfg.train.seed)
-    net, schedule = NoisePredictor(cfg.diffusion), GammaSchedule(cfg.diffusion)
+    device = _device()
+    net, schedule = NoisePredictor(cfg.diffusion).to(device), GammaSchedule(cfg.diffusion)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.train.diffusion_lr or cfg.train.lr,
                            betas=tuple(cfg.train.adam_betas), eps=cfg.train.adam_eps)
     net.train()
     batches = StepBatches(0, cfg.train.batch_size, steps=steps)
     for step, idx in enumerate(tqdm(batches, disable=not progress, desc="diffusion net", unit="step"), 1):
         torch.manual_seed(derive_seed(cfg.train.seed, "probe-train", step))
-        y = to_model_range(torch.stack([samples[i]["syn_gt"] for i in idx]), cfg.data.value_range)
+        y = to_model_range(torch.stack([samples[i]["syn_gt"] for i in idx]).to(device), cfg.data.value_range)
         gamma = schedule.sample(y.shape[0], tuple(cfg.method.t_range), y.device)
         eps = torch.randn_like(y)
         g = gamma.view(-1, 1, 1, 1)
@@ -74,7 +80,7 @@ def load_run_diffusion(run: Path):
         raise NoisedaError(f"--run {run}: a {cfg.method.name} run has no diffusion net (train noise-da)")
     net = NoisePredictor(cfg.diffusion)
     net.load_state_dict(state)
-    return cfg, net.eval(), GammaSchedule(cfg.diffusion), build_samples(cfg, False, False)
+    return cfg, net.to(_device()).eval(), GammaSchedule(cfg.diffusion), build_samples(cfg, False, False)
 
 
 @torch.no_grad()
@@ -89,9 +95,10 @@ def condition_curve(net, schedule, images: torch.Tensor, sigmas: Sequence[float]
     scale = (value_range[1] - value_range[0]) / 255.0
     g = torch.Generator().manual_seed(seed)
     draws = []
-    for _ in range(repeats):
+    for _ in range(repeats):  # drawn on the CPU: the same curve on any device
         gamma = schedule.sample(y.shape[0], tuple(t_range), y.device, generator=g)
-        draws.append((gamma, torch.randn(y.shape, generator=g), torch.randn(y.shape, generator=g)))
+        draws.append((gamma, torch.randn(y.shape, generator=g).to(y.device),
+                      torch.randn(y.shape, generator=g).to(y.device)))
     rows = []
     for sigma in sigmas:
         losses = []
@@ -116,12 +123,16 @@ def reading(rows: list[dict]) -> str:
             "good restoration from a bad one; a flat one cannot teach the restorer.")
 
 
-def probe_conditions(cfg: Optional[Config], out: str | Path, run: Optional[str] = None, steps: int = 300,
+def probe_conditions(cfg: Optional[Config], out: str | Path, run: Optional[str] = None, steps: Optional[int] = None,
                      sigmas: Optional[Sequence[float]] = None, images: int = 8, progress: bool = True) -> dict:
+    """``steps`` (default 300) trains the probe's own diffusion net; with ``run`` there is none to train."""
     from noiseda.data.io import write_atomic
 
     out = Path(out)
     sigmas = list(DEFAULT_SIGMAS if sigmas is None else sigmas)
+    if run and steps is not None:
+        raise NoisedaError("--steps trains the probe's own diffusion net; with --run there is none to train")
+    steps = 300 if steps is None else steps
     if steps < 1:
         raise NoisedaError(f"--steps: expected >= 1, got {steps}")
     if images < 1:
@@ -138,9 +149,9 @@ def probe_conditions(cfg: Optional[Config], out: str | Path, run: Optional[str] 
             torch.set_num_threads(cfg.train.threads)
         net, schedule, samples = train_conditional(cfg, steps, progress)
         source = f"a diffusion net trained {steps} steps with clean conditions"
-    from noiseda.monitor import PROBE_BASE  # held-out crops: sample numbers training never reaches
+    from noiseda.monitor import PROBE_BASE  # crops and flips the training stream never drew (of its images)
 
-    crops = torch.stack([samples[PROBE_BASE + k]["syn_gt"] for k in range(images)])
+    crops = torch.stack([samples[PROBE_BASE + k]["syn_gt"] for k in range(images)]).to(_device())
     rows = condition_curve(net, schedule, crops, sorted(sigmas), cfg.method.t_range, cfg.data.value_range,
                            seed=cfg.train.seed)
     text = reading(rows)

@@ -4,6 +4,7 @@ sample restorations, written at the end of training or by ``noiseda report RUN``
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -67,7 +68,7 @@ def sample_sheet(net, images, value_range, device, path: Path, count: int = 3, c
 def _monitor_section(run_dir: Path, records: list[dict]) -> list[str]:
     """noise-da runs: the shortcut monitor's last reading and its real probe images over training."""
     probes = [r for r in records if "probe/real_slot_ratio" in r]
-    grids = sorted((run_dir / "samples").glob("step-*.png"))
+    grids = sorted((run_dir / "monitor").glob("step-*.png"))
     if not probes and not grids:
         return []
     lines = ["", "## Shortcut monitor", ""]
@@ -76,14 +77,14 @@ def _monitor_section(run_dir: Path, records: list[dict]) -> list[str]:
         lines += ["Diffusion loss on a fixed probe batch with a slot holding the raw input instead of its "
                   "restoration, relative to the loss as trained (1.0: the slot is ignored):", "",
                   "| step | real slot | synthetic slot |", "|---|---|---|"]
-        shown = probes if len(probes) <= 8 else probes[:: len(probes) // 8]
+        shown = probes if len(probes) <= 8 else probes[:: math.ceil(len(probes) / 8)]
         shown += [] if shown[-1] is last else [last]
         lines += [f"| {r['step']} | {r['probe/real_slot_ratio']:.4f} | {r['probe/syn_slot_ratio']:.4f} |"
                   for r in shown]
     if grids:
         picked = grids if len(grids) <= 6 else [grids[round(i * (len(grids) - 1) / 5)] for i in range(6)]
         lines += ["", "Real probe images, raw and restored, over training:", ""]
-        lines += [f"![{p.stem}](samples/{p.name})" for p in picked]
+        lines += [f"![{p.stem}](monitor/{p.name})" for p in picked]
     return lines
 
 

@@ -61,6 +61,14 @@ class Sweep:
                 "eval_every": self.eval_every, "test_sets": self.test_sets, "variants": self.variants}
 
 
+def check_seeds_and_tests(seeds: list[int], test_sets: dict[str, str], command: str) -> None:
+    """What every sweep-building command checks of its seeds and test sets."""
+    if not test_sets:
+        raise NoisedaError(f"{command} needs at least one --test-set NAME=PAIRS")
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise NoisedaError(f"--seeds: expected distinct non-negative integers, got {seeds}")
+
+
 def _expand(value: str, where: str) -> str:
     """$VAR / ${VAR} from the environment, so sweep files name data by a variable (DATA=...)."""
 
@@ -499,10 +507,14 @@ def _run_planned(sweep: Sweep, out: Path, done: list, todo: list, jobs: int, pro
 
         kwargs = {"max_tasks_per_child": 1} if sys.version_info >= (3, 11) else {}
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), **kwargs) as pool:
-            for variant, seed, error in pool.map(_worker, [(sweep, out, v, s, threads) for v, s in todo]):
-                print(f"sweep: {variant} seed {seed}: {error or 'done'}", file=sys.stderr)
-                if error:
-                    failures.append(f"{variant} seed {seed}: {error}")
+            try:
+                for variant, seed, error in pool.map(_worker, [(sweep, out, v, s, threads) for v, s in todo]):
+                    print(f"sweep: {variant} seed {seed}: {error or 'done'}", file=sys.stderr)
+                    if error:
+                        failures.append(f"{variant} seed {seed}: {error}")
+            except KeyboardInterrupt:  # the running ones save a checkpoint and stop; start no others
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
     else:
         for variant, seed in todo:
             print(f"sweep: {variant} seed {seed}", file=sys.stderr)

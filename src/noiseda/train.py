@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shlex
 import shutil
 import signal
-import sys
 import threading
 import time
 from pathlib import Path
@@ -116,18 +116,28 @@ def _truncate_jsonl(path: Path, step: int) -> None:
     path.write_text("".join(ln + "\n" for ln in keep))
 
 
-# What a run writes into its folder: --overwrite deletes these, and nothing else.
+# What a run writes into its folder (scores.json: the sweep's): --overwrite deletes these, nothing else.
 RUN_FILES = ("checkpoints", "tensorboard", "metrics.jsonl", "best", "final", "report", "report.md", "config.yaml",
-             "samples")
+             "monitor", "scores.json")
 
 
-def _prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool, main: bool) -> list[Path]:
+def _earlier_run(run_dir: Path) -> list[Path]:
+    return [run_dir / name for name in RUN_FILES if (run_dir / name).exists()]
+
+
+def _delete_earlier_run(run_dir: Path) -> None:
+    for path in _earlier_run(run_dir):
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+def _prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> list[Path]:
     """The checkpoints to resume from ([] for a fresh start). A fresh start never mixes its logs
-    with an earlier run's: a folder holding one needs --resume (if it has a checkpoint) or --overwrite."""
+    with an earlier run's: a folder holding one needs --resume (if it has a checkpoint) or
+    --overwrite, whose deletion waits until the new run's config and data have been checked."""
     if run_dir.exists() and not run_dir.is_dir():
         raise NoisedaError(f"output folder {run_dir} is a file; choose another --out")
     checkpoints = list_checkpoints(run_dir)
-    earlier = [run_dir / name for name in RUN_FILES if (run_dir / name).exists()]
+    earlier = _earlier_run(run_dir)
     if resume:
         if overwrite:
             raise NoisedaError("--resume continues a run and --overwrite deletes it: pass one of them")
@@ -141,18 +151,21 @@ def _prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool, main: bool) -
                                "--overwrite to start over, or choose another --out")
         raise NoisedaError(f"{run_dir} holds an earlier run's files (no checkpoint): pass --overwrite to "
                            "start over, or choose another --out")
-    if main:
-        for path in earlier:
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
     return []
 
 
 class _StopSignals:
     """SIGINT (Ctrl-C) or SIGTERM during training: finish the step, save a checkpoint, stop.
-    A second signal stops at once. Several processes stop together, at a log step."""
+    A second signal, more than GRACE seconds later, stops at once (launchers such as torchrun
+    forward a Ctrl-C that the terminal has already delivered: that copy must not count).
+    Several processes stop together, at the next log step."""
 
-    def __init__(self):
+    GRACE = 2.0
+
+    def __init__(self, processes: int = 1):
         self.name: Optional[str] = None
+        self.processes = processes
+        self._first = 0.0
         self._previous: dict = {}
 
     def __enter__(self):
@@ -168,11 +181,14 @@ class _StopSignals:
 
     def _handle(self, signum, frame) -> None:
         if self.name is not None:
+            if time.monotonic() - self._first < self.GRACE:
+                return
             self.__exit__()
             raise KeyboardInterrupt
-        self.name = signal.Signals(signum).name
-        print(f"\nnoiseda: {self.name}: saving a checkpoint after this step (send it again to stop at once)",
-              file=sys.stderr, flush=True)
+        self.name, self._first = signal.Signals(signum).name, time.monotonic()
+        when = "this step" if self.processes == 1 else "the next log step"
+        # os.write, not print: the signal may arrive in the middle of a write to stderr.
+        os.write(2, f"\nnoiseda: {self.name}: saving a checkpoint after {when} (again to stop at once)\n".encode())
 
     def requested(self, accelerator, step: int, every: int) -> bool:
         if accelerator.num_processes == 1:
@@ -226,8 +242,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
 
     # Checked before any data is loaded: a wrong folder fails in a second, not after decoding.
     _check_run_dir(run_dir, cfg)
-    checkpoints = _prepare_run_dir(run_dir, resume, overwrite, main)
-    accelerator.wait_for_everyone()
+    checkpoints = _prepare_run_dir(run_dir, resume, overwrite)
 
     torch.manual_seed(t.seed)  # initial weights depend on the seed only
     restorer = build_net(cfg.net.name, zero_init_last=cfg.net.zero_init_last, **net_kwargs(cfg))
@@ -267,6 +282,8 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
     core = accelerator.unwrap_model(method)
 
     if main:
+        if overwrite:  # config, method and data are checked by now: a typo never costs the old run
+            _delete_earlier_run(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")
         _truncate_jsonl(run_dir / "metrics.jsonl", start)
@@ -293,6 +310,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
     runner = StepRunner(accelerator, method, optimizer, ema, core.restorer)
     runner.nonfinite_total += nonfinite_total
     last_log, tic = start, time.perf_counter()
+    first_log = None  # this session's first log step
     batches = _TimedIterator(loader)
     hinted = False
 
@@ -316,12 +334,12 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
             core, samples, t.seed, cfg.method.t_range, degrade_batch, accelerator.device,
             to_model=lambda v: to_model_range(v.contiguous(memory_format=memory_format), value_range),
             to_image=lambda v: from_model_range(v.float(), value_range).clamp(0, 1).cpu(),
-            folder=run_dir / "samples")
+            folder=run_dir / "monitor")
 
     step = start
     if main and start:
         bar.write(f"resuming {run_dir} from step {start} of {t.steps}")
-    with _StopSignals() as stop:
+    with _StopSignals(world) as stop:
         for step, batch in enumerate(batches, start=start + 1):
             torch.manual_seed(derive_seed(t.seed, "step", step, rank))
             batch = {k: v.to(accelerator.device, non_blocking=True) for k, v in batch.items()}
@@ -345,12 +363,15 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
                     hinted = True
                     bar.write(f"note: {waited:.0%} of the time went to waiting for training data; {_loader_advice(cfg)}")
                 logger.log(step, values)
-                if last_log == start and main and step < t.steps:  # this session's first interval
+                if last_log == first_log and main and step < t.steps:
+                    # From the second interval: the first holds start-up, compiling and tuning.
                     rate = values["train/steps_per_s"]
                     bar.write(f"{rate:.2f} steps/s: about {_duration((t.steps - step) / rate)} for the "
                               f"{t.steps - step} steps left (validation and checkpoints not included)")
                 bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in values.items()
                                  if k in ("loss/total", "loss/sup", "loss/noise")} | {"lam": f"{lam:.3f}"})
+                if first_log is None:
+                    first_log = step
                 last_log, tic = step, time.perf_counter()
                 if max_run >= t.max_nonfinite:
                     save(step)
@@ -377,7 +398,8 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
                     if evaluator is not None:
                         extra.update(evaluator(step, {"ema": ema.net, "raw": core.restorer}))
                     if monitor is not None:
-                        probe, warning = monitor(step, lam >= 0.99 * cfg.method.lambda_weight)
+                        ramped = step >= cfg.method.diffusion_warmup_steps + ramp  # lambda at its ceiling
+                        probe, warning = monitor(step, ramped)
                         extra.update(probe)
                         if warning:
                             bar.write(f"note: {warning}")
@@ -395,10 +417,8 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
                     save(step)
                 bar.close()
                 logger.close()
-                raise TrainingInterrupted(
-                    f"{stop.name or 'stopped'} at step {step} of {t.steps}; checkpoint saved. Resume with: "
-                    f"noiseda train --out {shlex.quote(str(run_dir))} --resume"
-                )
+                raise TrainingInterrupted(f"{stop.name or 'stopped'} at step {step} of {t.steps}; checkpoint saved",
+                                          f"noiseda train --out {shlex.quote(str(run_dir))} --resume")
 
     bar.close()
     summary = {"run_dir": str(run_dir), "steps": step, "best": best, "final": str(run_dir / "final"),
@@ -450,10 +470,12 @@ class _TimedIterator:
         tic = time.perf_counter()
         try:
             return next(self._it)
-        except NoisedaError as exc:  # from a loader worker, torch wraps it in a traceback report
-            text, marker = str(exc).strip(), "NoisedaError: "
-            if "Original Traceback" in text and marker in text:
-                raise NoisedaError(text.rsplit(marker, 1)[1]) from None
+        except (NoisedaError, OSError) as exc:  # from a loader worker, torch wraps it in a traceback report
+            text = str(exc).strip()
+            if "Original Traceback" in text:
+                last = text.splitlines()[-1]
+                raise NoisedaError(last.split("NoisedaError: ", 1)[-1] if "NoisedaError: " in last
+                                   else f"in a data-loading worker: {last}") from None
             raise
         finally:
             self._seconds += time.perf_counter() - tic

@@ -6,8 +6,9 @@ task-consistency loss keeps the restorer's output unchanged by translation (its 
 translated image should match its output for the original, which is held fixed); a feature-level
 adversarial loss (DANN's reversed domain classifier on the restorer's bottleneck) aligns the
 translated synthetic inputs with the real ones. The restorer learns from the translated
-synthetic pairs. Adversarial terms are weighted by the lambda ramp; each discriminator gets
-only its own loss (as in pixelda). Only the restorer is exported.
+synthetic pairs. The discriminators and the classifier learn at full weight from step 1; what
+reaches the generators and the restorer from them is weighted by the lambda ramp; each
+discriminator gets only its own loss (as in pixelda). Only the restorer is exported.
 """
 
 from __future__ import annotations
@@ -57,9 +58,9 @@ class CyCADA(Method):
         disc = (gan_loss(self.judge_real(x_r), True) + gan_loss(self.judge_real(s2r.detach()), False)
                 + gan_loss(self.judge_synthetic(x_s), True) + gan_loss(self.judge_synthetic(r2s.detach()), False)) / 4
         fool = (gan_loss(frozen(self.judge_real, s2r), True) + gan_loss(frozen(self.judge_synthetic, r2s), True)) / 2
-        feature = domain_loss(self.classifiers, features, n)
+        feature = domain_loss(self.classifiers, features, n, lam)
         total = (sup + self.cycle_weight * cycle + self.consistency_weight * consistency
-                 + lam * (disc + fool + feature))
+                 + disc + lam * fool + feature)
         return {"total": total, "sup": sup, "cycle": cycle.detach(), "consistency": consistency.detach(),
                 "disc": disc.detach(), "fool": fool.detach(), "feature": feature.detach()}
 

@@ -1,9 +1,10 @@
 """DANN (Ganin & Lempitsky 2015): feature-space adaptation, the paper's first comparison.
 
 A domain classifier reads the restorer's features of synthetic and real inputs and learns to
-tell them apart; a gradient-reversal layer between them makes the restorer learn features the
-classifier cannot separate. Total loss: L_sup + lambda * L_domain, lambda on the config's ramp
-(DANN's own schedule is method.lambda_weight=1, method.lambda_slope=10). The features are the
+tell them apart; a gradient-reversal layer between them, of strength lambda, makes the
+restorer learn features the classifier cannot separate. Total loss: L_sup + L_domain, the
+classifier at full weight from step 1, lambda on the config's ramp (DANN's own schedule is
+method.lambda_weight=1, method.lambda_slope=10, which compare-methods sets). The features are the
 restorer's bottleneck by default (found by one probe forward, see ``bottleneck_name``), or
 the modules named in ``method.features``. The classifier is a
 training-only module: only the restorer is exported.
@@ -18,6 +19,18 @@ from torch import nn
 from noiseda.adapt import METHODS
 from noiseda.adapt.base import Method, scale_grad
 from noiseda.errors import NoisedaError
+
+
+def _probe_forward(net: nn.Module, size: int) -> None:
+    """One forward of a blank image in eval mode: no running statistics (BatchNorm) change, so a
+    method that probes its restorer starts from the same weights as one that does not."""
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            net(torch.zeros(1, 3, size, size, device=next(net.parameters()).device))
+    finally:
+        net.train(was_training)
 
 
 def bottleneck_name(net: nn.Module, size: int = 64) -> str:
@@ -38,11 +51,12 @@ def bottleneck_name(net: nn.Module, size: int = 64) -> str:
 
     hooks = [m.register_forward_hook(record(name)) for name, m in net.named_modules() if name and name != "last"]
     try:
-        with torch.no_grad():
-            net(torch.zeros(1, 3, size, size, device=next(net.parameters()).device))
+        _probe_forward(net, size)
     finally:
         for h in hooks:
             h.remove()
+    if not seen:
+        raise NoisedaError(f"{type(net).__name__} shows no feature maps to align: name them in method.features")
     smallest = min(a for _, a in seen)
     start = next(i for i, (_, a) in enumerate(seen) if a == smallest)
     run = []
@@ -71,7 +85,8 @@ class DomainClassifier(nn.Module):
 
 class FeatureTap:
     """Keeps the outputs of some of the restorer's modules from its last forward (hooks), and
-    their shapes for a 64 x 64 input. Not a module: it owns no parameters."""
+    their shapes for a 64 x 64 input. Not a module: it owns no parameters. Copies of the
+    restorer (the EMA) carry the hooks along, but only the original's forward is recorded."""
 
     def __init__(self, restorer: nn.Module, names: list[str], net_name: str):
         modules = dict(restorer.named_modules())
@@ -81,9 +96,14 @@ class FeatureTap:
         self.names = names
         self.outputs: dict[str, torch.Tensor] = {}
         for name in names:
-            modules[name].register_forward_hook(lambda mod, inp, out, name=name: self.outputs.__setitem__(name, out))
-        with torch.no_grad():
-            restorer(torch.zeros(1, 3, 64, 64, device=next(restorer.parameters()).device))
+            target = modules[name]
+
+            def hook(mod, inp, out, name=name, target=target):
+                if mod is target:
+                    self.outputs[name] = out
+
+            target.register_forward_hook(hook)
+        _probe_forward(restorer, 64)
         self.shapes = {n: tuple(self.outputs[n].shape[1:]) for n in names}  # (C, H, W) at 64 x 64
         self.outputs.clear()
 
@@ -92,11 +112,12 @@ class FeatureTap:
         return out
 
 
-def domain_loss(classifiers: nn.ModuleDict, features: dict[str, torch.Tensor], n: int) -> torch.Tensor:
+def domain_loss(classifiers: nn.ModuleDict, features: dict[str, torch.Tensor], n: int, lam: float) -> torch.Tensor:
     """Mean over the tapped features of the classifiers' loss (synthetic 0, real 1), each read
-    through a gradient reversal: the classifiers descend it, the restorer ascends it."""
+    through a gradient reversal of strength ``lam``: the classifiers descend it at full weight,
+    the restorer ascends it at lam (DANN's schedule sits on the reversal, not on the loss)."""
     labels = torch.cat([torch.zeros(n), torch.ones(n)]).to(next(iter(features.values())).device)
-    losses = [F.binary_cross_entropy_with_logits(classifiers[k.replace(".", "_")](scale_grad(f, -1.0)).float(), labels)
+    losses = [F.binary_cross_entropy_with_logits(classifiers[k.replace(".", "_")](scale_grad(f, -lam)).float(), labels)
               for k, f in features.items()]
     return sum(losses) / len(losses)
 
@@ -116,9 +137,8 @@ class DANN(Method):
         n = x_s.shape[0]
         restored = self.restorer(torch.cat([x_s, x_r]))  # one pass: features of both domains
         sup = self.supervised(restored[:n], batch["syn_gt"])
-        domain = domain_loss(self.classifiers, self.tap.take(), n)
-        # The classifier descends lam * L_domain; through the reversal the restorer ascends it.
-        return {"total": sup + lam * domain, "sup": sup, "domain": domain.detach()}
+        domain = domain_loss(self.classifiers, self.tap.take(), n, lam)
+        return {"total": sup + domain, "sup": sup, "domain": domain.detach()}
 
 
 @METHODS.register("dann")

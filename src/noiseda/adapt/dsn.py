@@ -4,8 +4,8 @@ The shared encoder is the restorer's own encoder (its bottleneck features, as in
 domain has a private encoder to a code of the same shape; a shared decoder rebuilds each input
 from shared + private codes (scale-invariant MSE); a difference loss keeps shared and private
 codes orthogonal (squared Frobenius norm of S^T P over the batch, rows L2-normalised); a
-similarity loss makes the shared codes of both domains indistinguishable (DANN's reversed
-domain classifier, weighted by the lambda ramp). The weights of the reconstruction (0.1) and
+similarity loss makes the shared codes of both domains indistinguishable (DANN's domain
+classifier, its gradient reversal of strength lambda on the config's ramp). The weights of the reconstruction (0.1) and
 difference (0.05) terms follow the scale of the DSN paper's; they are class constants here.
 Only the restorer is exported.
 """
@@ -102,8 +102,8 @@ class DSN(Method):
             rebuilt = self.decoder(s + p)
             recon = recon + pairwise_mse(F.interpolate(rebuilt, size=size, mode="nearest"), x) / 2
             difference = difference + difference_loss(s, p) / 2
-        similarity = domain_loss(self.classifiers, {self.code_name: shared}, n)
-        total = sup + self.recon_weight * recon + self.difference_weight * difference + lam * similarity
+        similarity = domain_loss(self.classifiers, {self.code_name: shared}, n, lam)
+        total = sup + self.recon_weight * recon + self.difference_weight * difference + similarity
         return {"total": total, "sup": sup, "recon": recon.detach(), "difference": difference.detach(),
                 "similarity": similarity.detach()}
 

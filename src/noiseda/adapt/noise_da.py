@@ -96,7 +96,6 @@ class NoiseDA(Method):
         return out
 
     @torch.no_grad()
-    @torch.no_grad()
     def shortcut_probe(self, batch, gamma: torch.Tensor, eps: torch.Tensor) -> dict:
         """The diffusion loss on a probe batch with the conditions as trained (synthetic
         restoration in slot 1, real in slot 2), then with the real slot holding the raw real

@@ -7,8 +7,9 @@ the translated image's content. The restorer learns from the translated pairs (a
 trains its task net on both, from the untranslated ones). All parts train jointly from one
 loss and one optimiser: the discriminator's loss reaches only the discriminator (the fakes are
 detached for it), and the generator's adversarial loss goes through a frozen copy of the
-discriminator's weights, so each side of the game gets only its own gradient. Adversarial
-terms are weighted by the config's lambda ramp.
+discriminator's weights, so each side of the game gets only its own gradient. The
+discriminator learns at full weight from step 1; the generator's adversarial term is weighted
+by the config's lambda ramp.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ class PixelDA(Method):
         disc = (gan_loss(self.discriminator(x_r), True) + gan_loss(self.discriminator(fake.detach()), False)) / 2
         fool = gan_loss(frozen(self.discriminator, fake), True)
         content = pairwise_mse(fake, x_s)
-        total = (sup + sup_source) / 2 + self.content_weight * content + lam * (disc + fool)
+        total = (sup + sup_source) / 2 + self.content_weight * content + disc + lam * fool
         return {"total": total, "sup": sup, "disc": disc.detach(), "fool": fool.detach(), "content": content.detach()}
 
 
