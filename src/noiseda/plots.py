@@ -20,12 +20,13 @@ def pyplot():
     return plt
 
 
-def save_figure(fig, path: Path, dpi: int = 110) -> None:
-    """Render to PNG in memory, then write atomically; the figure is closed."""
+def save_figure(fig, path: Path, dpi: int = 110, rect=None) -> None:
+    """Render to PNG in memory, then write atomically; the figure is closed. ``rect``: the
+    part of the figure the axes may fill (room for a figure legend outside it)."""
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
-    fig.tight_layout()
+    fig.tight_layout(rect=rect)
     fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)
     write_atomic(path, buf.getvalue())

@@ -413,9 +413,7 @@ def curves_figure(out: Path, sweep: Sweep, summary: dict, path: Path) -> bool:
                 ax.set_xlabel("step")
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
-    save_figure(fig, path)
-    plt.close(fig)
+    save_figure(fig, path, rect=(0, 0.1, 1, 1))
     return True
 
 
