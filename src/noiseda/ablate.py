@@ -96,12 +96,18 @@ def ablation_markdown(summary: dict, sweep: Sweep, weights: str = "ema") -> str:
     return variant_table(summary, sweep, weights, "paper SIDD PSNR / SSIM", paper)
 
 
-def run_ablation(sweep: Sweep, out: str | Path, jobs: int = 1, progress: bool = True,
-                 summary_only: bool = False) -> dict:
+def run_with_table(sweep: Sweep, out: str | Path, render, filename: str, jobs: int = 1, progress: bool = True,
+                   summary_only: bool = False) -> dict:
+    """Run (or summarise) the sweep, then write ``render``'s table for EMA and raw weights to
+    ``out/filename``; the summary gains it as ``table_markdown``."""
     from noiseda.data.io import write_atomic
 
     summary = run_sweep(sweep, out, jobs=jobs, progress=progress, summary_only=summary_only)
-    md = "\n".join(ablation_markdown(summary, sweep, w) for w in ("ema", "raw"))
-    write_atomic(Path(out) / "ablation.md", md)
-    summary["ablation_markdown"] = md
+    md = "\n".join(render(summary, sweep, w) for w in ("ema", "raw"))
+    write_atomic(Path(out) / filename, md)
+    summary["table_markdown"] = md
     return summary
+
+
+def run_ablation(sweep: Sweep, out: str | Path, **kwargs) -> dict:
+    return run_with_table(sweep, out, ablation_markdown, "ablation.md", **kwargs)

@@ -153,16 +153,20 @@ def _written(summary: dict) -> str:
     return f"summary.md, summary.json, {figure}"
 
 
+def _run_table_sweep(args, sweep, run, filename: str) -> int:
+    """ablate and compare-methods: run the sweep, print its table and what was written."""
+    summary = run(sweep, args.out, jobs=args.jobs, progress=not args.no_progress, summary_only=args.summary_only)
+    print(summary["table_markdown"])
+    print(f"{filename}, {_written(summary)} and every run under {Path(args.out) / 'runs'}")
+    return 0
+
+
 def cmd_ablate(args) -> int:
     from noiseda.ablate import ablation_sweep, run_ablation
 
     tests = _sweep_command_args(args)
     sweep = ablation_sweep(args.config, args.set or [], tests, args.seeds, args.variants, args.eval_every)
-    summary = run_ablation(sweep, args.out, jobs=args.jobs, progress=not args.no_progress,
-                           summary_only=args.summary_only)
-    print(summary["ablation_markdown"])
-    print(f"ablation.md, {_written(summary)} and every run under {Path(args.out) / 'runs'}")
-    return 0
+    return _run_table_sweep(args, sweep, run_ablation, "ablation.md")
 
 
 def cmd_compare_methods(args) -> int:
@@ -171,11 +175,7 @@ def cmd_compare_methods(args) -> int:
     tests = _sweep_command_args(args)
     sweep = methods_sweep(args.config, args.set or [], tests, args.seeds, args.methods, args.oracle_pairs,
                           args.eval_every)
-    summary = run_methods(sweep, args.out, jobs=args.jobs, progress=not args.no_progress,
-                          summary_only=args.summary_only)
-    print(summary["methods_markdown"])
-    print(f"methods.md, {_written(summary)} and every run under {Path(args.out) / 'runs'}")
-    return 0
+    return _run_table_sweep(args, sweep, run_methods, "methods.md")
 
 
 def cmd_probe_conditions(args) -> int:

@@ -8,9 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from noiseda.ablate import variant_table
+from noiseda.ablate import run_with_table, variant_table
 from noiseda.errors import NoisedaError
-from noiseda.sweep import Sweep, check_seeds_and_tests, run_sweep
+from noiseda.sweep import Sweep, check_seeds_and_tests
 
 # method -> (adaptation space, training data the paper lists, the paper's Table 1 PSNR / SSIM / LPIPS)
 PAPER_TABLE1: dict[str, tuple[str, str, Optional[str]]] = {
@@ -58,12 +58,5 @@ def methods_markdown(summary: dict, sweep: Sweep, weights: str = "ema") -> str:
     return variant_table(summary, sweep, weights, "paper SIDD PSNR / SSIM / LPIPS", paper, info)
 
 
-def run_methods(sweep: Sweep, out: str | Path, jobs: int = 1, progress: bool = True,
-                summary_only: bool = False) -> dict:
-    from noiseda.data.io import write_atomic
-
-    summary = run_sweep(sweep, out, jobs=jobs, progress=progress, summary_only=summary_only)
-    md = "\n".join(methods_markdown(summary, sweep, w) for w in ("ema", "raw"))
-    write_atomic(Path(out) / "methods.md", md)
-    summary["methods_markdown"] = md
-    return summary
+def run_methods(sweep: Sweep, out: str | Path, **kwargs) -> dict:
+    return run_with_table(sweep, out, methods_markdown, "methods.md", **kwargs)
