@@ -4,6 +4,8 @@ PNGs are re-encoded as lossless WebP (about 20% smaller) and checked to decode t
 pixels; other files are copied as they are. File stems are kept, so pairs still match.
 
     python benchmarks/pack_data.py --data ../shared/data --out .gpu-data
+    python benchmarks/pack_data.py --data runs/split-denoise --parts train-clean real test \
+        --out .gpu-data/split-denoise
 """
 
 from __future__ import annotations
@@ -41,9 +43,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--parts", nargs="+", default=PARTS, help=f"folders under --data (default: {' '.join(PARTS)})")
     args = ap.parse_args()
     root, out = Path(args.data), Path(args.out)
-    for part in PARTS:
+    for part in args.parts:
         for f in sorted((root / part).rglob("*")):
             if f.is_file() and not f.name.startswith("."):
                 target = out / f.relative_to(root)
