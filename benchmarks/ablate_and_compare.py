@@ -18,13 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import torch
+from quality import machine  # the same machine record as the other benchmarks
 
 from noiseda.ablate import ablation_sweep, run_ablation
 from noiseda.compare_methods import DEFAULT_METHODS, methods_sweep, run_methods
@@ -55,14 +54,12 @@ def link_runs(sweep: Sweep, shared: Path, out: Path) -> None:
             link.symlink_to(Path("..") / ".." / shared.name / "runs" / SHARED.get(name, name))
 
 
-def machine() -> dict:
+def machine_and_commit() -> dict:
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     except OSError:
         commit = None
-    return {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
-            "cpu_count": os.cpu_count(), "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "commit": commit}
+    return {**machine(), "cpu_count": os.cpu_count(), "commit": commit}
 
 
 def main() -> int:
@@ -73,6 +70,7 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--variants", nargs="+", help="ablate's --variants (default: all)")
     ap.add_argument("--methods", nargs="+", default=DEFAULT_METHODS, help="compare-methods' --methods")
+    ap.add_argument("--adversarial-weight", type=float, default=1.0, help="compare-methods' --adversarial-weight")
     ap.add_argument("--eval-every", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--out", required=True)
@@ -81,7 +79,8 @@ def main() -> int:
 
     tests = dict(item.split("=", 1) for item in args.test_set)
     ablation = ablation_sweep(args.config, args.set, tests, args.seeds, args.variants, args.eval_every)
-    methods = methods_sweep(args.config, args.set, tests, args.seeds, args.methods, None, args.eval_every)
+    methods = methods_sweep(args.config, args.set, tests, args.seeds, args.methods, None, args.eval_every,
+                            args.adversarial_weight)
     out = Path(args.out)
     shared = out / "shared"
     both = union(ablation, methods)
@@ -91,8 +90,8 @@ def main() -> int:
             run_sweep(both, shared, jobs=args.jobs, progress=args.jobs == 1)
         except NoisedaError as exc:  # failed runs are named; the tables still show the finished ones
             print(f"sweep: {exc}", file=sys.stderr)
-    (out / "machine.json").write_text(json.dumps({**machine(), "seconds": time.time() - tic,
-                                                  "jobs": args.jobs, "summary_only": args.summary_only}, indent=1))
+        (out / "machine.json").write_text(json.dumps({**machine_and_commit(), "seconds": time.time() - tic,
+                                                      "jobs": args.jobs}, indent=1))
     for sweep, run, name in ((ablation, run_ablation, "ablation"), (methods, run_methods, "methods")):
         link_runs(sweep, shared, out / name)
         summary = run(sweep, out / name, summary_only=True)

@@ -166,3 +166,17 @@ def test_dsn_codes_and_losses(dataset):
     shared, private = torch.tensor([[2.0, 0.0], [0.0, 0.0]]), torch.tensor([[0.0, 0.0], [0.0, 3.0]])
     assert difference_loss(shared, private) == 0
     assert difference_loss(shared, shared) == pytest.approx(1.0)  # one unit-norm row, fully correlated
+
+
+def test_compare_methods_puts_the_adversarial_methods_on_dann_schedule_over_the_whole_run():
+    from noiseda.adapt.base import lambda_at
+    from noiseda.compare_methods import methods_sweep
+    from noiseda.sweep import run_config
+
+    sweep = methods_sweep(None, ["train.steps=400"], {"v": "x"}, [0], ["dann", "ne2ne"], adversarial_weight=0.1)
+    dann, ne2ne = run_config(sweep, "dann", 0).method, run_config(sweep, "ne2ne", 0).method
+    assert (dann.lambda_weight, dann.lambda_slope, dann.lambda_ramp_steps) == (0.1, 10.0, 400)
+    # DANN: lambda_p = 2 / (1 + exp(-10 p)) - 1, p the progress through training
+    assert lambda_at(100, dann.lambda_weight, dann.lambda_slope, dann.lambda_ramp_steps) == pytest.approx(
+        0.1 * (2 / (1 + 2.718281828459045 ** -2.5) - 1))
+    assert ne2ne.lambda_weight == run_config(sweep, "vanilla", 0).method.lambda_weight  # untouched

@@ -173,8 +173,10 @@ def cmd_compare_methods(args) -> int:
     from noiseda.compare_methods import methods_sweep, run_methods
 
     tests = _sweep_command_args(args)
+    if not args.adversarial_weight > 0:
+        raise_error(f"--adversarial-weight: expected > 0, got {args.adversarial_weight}")
     sweep = methods_sweep(args.config, args.set or [], tests, args.seeds, args.methods, args.oracle_pairs,
-                          args.eval_every)
+                          args.eval_every, args.adversarial_weight)
     return _run_table_sweep(args, sweep, run_methods, "methods.md")
 
 
@@ -410,6 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"methods to compare (default: {' '.join(_default_methods())}; vanilla is always run)")
     cm.add_argument("--oracle-pairs", metavar="PAIRS",
                     help="real noisy/clean training pairs: adds the oracle (supervised on them) as the upper bound")
+    cm.add_argument("--adversarial-weight", type=float, default=1.0, metavar="W",
+                    help="lambda's ceiling for dann, dsn, pixelda and cycada, on DANN's schedule over the whole "
+                         "run (default 1, DANN's)")
     cm.set_defaults(fn=cmd_compare_methods)
 
     pc = sub.add_parser("probe-conditions", help="the paper's Fig. 1(a) on your data: the diffusion loss as "

@@ -25,13 +25,22 @@ PAPER_TABLE1: dict[str, tuple[str, str, Optional[str]]] = {
     "noise-da-ex": ("noise", "both + unpaired clean", "33.44 / 0.8938 / 0.1064"),
     "oracle": ("-", "real pairs", None),
 }
-ADVERSARIAL_SCHEDULE = ["method.lambda_weight=1.0", "method.lambda_slope=10.0"]
+ADVERSARIAL = {"dann", "dsn", "pixelda", "cycada"}
 DEFAULT_METHODS = ["vanilla", "dann", "dsn", "pixelda", "cycada", "masked", "ne2ne", "noise-da"]
+
+
+def adversarial_schedule(config: Optional[str], overrides: list[str], weight: float) -> list[str]:
+    """DANN's schedule for the adversarial methods: lambda = weight * (2 / (1 + exp(-10 p)) - 1)
+    with p the progress through the whole run (so the ramp spans all of train.steps)."""
+    from noiseda.config import load_config
+
+    steps = load_config(config, overrides).train.steps
+    return [f"method.lambda_weight={weight}", "method.lambda_slope=10.0", f"method.lambda_ramp_steps={steps}"]
 
 
 def methods_sweep(config: Optional[str], overrides: list[str], test_sets: dict[str, str], seeds: list[int],
                   methods: Optional[list[str]] = None, oracle_pairs: Optional[str] = None,
-                  eval_every: int = 0) -> Sweep:
+                  eval_every: int = 0, adversarial_weight: float = 1.0) -> Sweep:
     chosen = list(methods or DEFAULT_METHODS)
     unknown = [m for m in chosen if m not in PAPER_TABLE1 or m == "oracle"]
     if unknown:
@@ -41,12 +50,11 @@ def methods_sweep(config: Optional[str], overrides: list[str], test_sets: dict[s
     if "vanilla" not in chosen:
         chosen = ["vanilla", *chosen]  # the reference of every interval
     check_seeds_and_tests(seeds, test_sets, "compare-methods")
-    # The adversarial methods' own schedule (DANN's): lambda ramps to 1 with slope 10.
-    adversarial = {"dann", "dsn", "pixelda", "cycada"}
-    variants = {m: [f"method.name={m}"] + (ADVERSARIAL_SCHEDULE if m in adversarial else []) for m in chosen}
+    base = [o for o in overrides if not o.startswith("method.name=")]
+    schedule = adversarial_schedule(config, base, adversarial_weight)
+    variants = {m: [f"method.name={m}"] + (schedule if m in ADVERSARIAL else []) for m in chosen}
     if oracle_pairs:
         variants["oracle"] = ["method.name=oracle", "data.clean=[]", f"data.pairs={oracle_pairs}"]
-    base = [o for o in overrides if not o.startswith("method.name=")]
     return Sweep(config=config, overrides=base, seeds=list(seeds), reference="vanilla", eval_every=eval_every,
                  test_sets=dict(test_sets), variants=variants)
 

@@ -4,7 +4,8 @@ A domain classifier reads the restorer's features of synthetic and real inputs a
 tell them apart; a gradient-reversal layer between them, of strength lambda, makes the
 restorer learn features the classifier cannot separate. Total loss: L_sup + L_domain, the
 classifier at full weight from step 1, lambda on the config's ramp (DANN's own schedule is
-method.lambda_weight=1, method.lambda_slope=10, which compare-methods sets). The features are the
+method.lambda_weight=1, method.lambda_slope=10, method.lambda_ramp_steps=train.steps, which
+compare-methods sets, with --adversarial-weight for the ceiling). The features are the
 restorer's bottleneck by default (found by one probe forward, see ``bottleneck_name``), or
 the modules named in ``method.features``. The classifier is a
 training-only module: only the restorer is exported.
