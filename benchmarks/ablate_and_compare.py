@@ -26,7 +26,7 @@ from pathlib import Path
 from quality import machine  # the same machine record as the other benchmarks
 
 from noiseda.ablate import ablation_sweep, run_ablation
-from noiseda.compare_methods import DEFAULT_METHODS, methods_sweep, run_methods
+from noiseda.compare_methods import methods_sweep, run_methods
 from noiseda.errors import NoisedaError
 from noiseda.sweep import Sweep, run_sweep
 
@@ -69,7 +69,7 @@ def main() -> int:
     ap.add_argument("--test-set", action="append", required=True, metavar="NAME=PAIRS")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--variants", nargs="+", help="ablate's --variants (default: all)")
-    ap.add_argument("--methods", nargs="+", default=DEFAULT_METHODS, help="compare-methods' --methods")
+    ap.add_argument("--methods", nargs="+", help="compare-methods' --methods (default: its own)")
     ap.add_argument("--adversarial-weight", type=float, default=1.0, help="compare-methods' --adversarial-weight")
     ap.add_argument("--eval-every", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=1)

@@ -1,4 +1,4 @@
-"""The comparison methods (DANN, DSN, PixelDA, CyCADA, Neighbor2Neighbor, masked training, the oracle): each trains on
+"""The comparison methods (DANN, DSN, PixelDA, CyCADA, Neighbor2Neighbor, masked training, C2N, the oracle): each trains on
 tiny data with finite losses, resumes exactly, and exports nothing but the restorer."""
 
 import signal
@@ -25,6 +25,7 @@ METHODS = {
     "masked": [],
     "pixelda": [],
     "cycada": [],
+    "c2n": [],
     "oracle": ["data.clean=[]"],  # real pairs instead (added below)
 }
 
@@ -180,3 +181,41 @@ def test_compare_methods_puts_the_adversarial_methods_on_dann_schedule_over_the_
     assert lambda_at(100, dann.lambda_weight, dann.lambda_slope, dann.lambda_ramp_steps) == pytest.approx(
         0.1 * (2 / (1 + 2.718281828459045 ** -2.5) - 1))
     assert ne2ne.lambda_weight == run_config(sweep, "vanilla", 0).method.lambda_weight  # untouched
+
+
+def test_c2n_generator_makes_local_noise_and_learns_only_from_the_discriminator(dataset):
+    from noiseda.adapt import build_method
+    from noiseda.adapt.pixelda import frozen, gan_loss
+    from conftest import tiny_config
+
+    method = build_method(tiny_config(dataset, "method.name=c2n"), build_net("unet", width=4))
+    gen = method.generator
+    clean, code = torch.rand(1, 3, 16, 16), torch.randn(1, gen.code_channels, 16, 16)
+    noisy, noise = gen(clean, code)
+    assert torch.equal(noisy, clean) and not noise.any()  # no noise at the start
+    torch.nn.init.normal_(gen.out.weight, std=0.1)
+    # Spatially correlated, but locally: three 3x3 convolutions reach 3 pixels away, no further.
+    code.requires_grad_(True)
+    gen(clean, code)[1][0, :, 8, 8].sum().backward()
+    reach = code.grad[0].abs().sum(0) > 0
+    assert reach[5:12, 5:12].all() and reach.sum() == 49
+    # The restorer's loss never reaches the generator; the generator's adversarial term never
+    # reaches the discriminator.
+    method.zero_grad(set_to_none=True)
+    batch = {"syn_in": torch.rand(2, 3, 16, 16), "syn_gt": torch.rand(2, 3, 16, 16), "real": torch.rand(2, 3, 16, 16)}
+    method(batch, 0.0)["sup"].backward()
+    assert all(p.grad is None for p in gen.parameters())
+    assert any(p.grad is not None for p in method.restorer.parameters())
+    method.zero_grad(set_to_none=True)
+    gan_loss(frozen(method.discriminator, gen(clean, torch.randn_like(code))[0]), True).backward()
+    assert all(p.grad is None for p in method.discriminator.parameters())
+    assert gen.out.weight.grad.abs().sum() > 0
+
+
+def test_compare_methods_leaves_the_denoising_methods_out_of_other_tasks():
+    from noiseda.compare_methods import methods_sweep
+
+    denoise = methods_sweep(None, ["task=denoise"], {"v": "x"}, [0]).variants
+    derain = methods_sweep(None, ["task=derain"], {"v": "x"}, [0]).variants
+    assert {"ne2ne", "c2n"} <= set(denoise) and not {"ne2ne", "c2n"} & set(derain)
+    assert set(denoise) - {"ne2ne", "c2n"} == set(derain)

@@ -409,7 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
     cm = sweep_command("compare-methods", "the paper's Table 1 as a sweep: every method on the same restorer, "
                                           "data, steps and seeds; paired 95%% CIs against vanilla")
     cm.add_argument("--methods", nargs="+", metavar="NAME",
-                    help=f"methods to compare (default: {' '.join(_default_methods())}; vanilla is always run)")
+                    help=f"methods to compare (default: {' '.join(_default_methods())}, ne2ne and c2n for denoising "
+                         "only; vanilla is always run)")
     cm.add_argument("--oracle-pairs", metavar="PAIRS",
                     help="real noisy/clean training pairs: adds the oracle (supervised on them) as the upper bound")
     cm.add_argument("--adversarial-weight", type=float, default=1.0, metavar="W",

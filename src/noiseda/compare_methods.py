@@ -23,25 +23,22 @@ PAPER_TABLE1: dict[str, tuple[str, str, Optional[str]]] = {
     "ne2ne": ("-", "real noisy only", "25.61 / 0.5647 / 0.3039"),
     "noise-da": ("noise", "both", "34.71 / 0.9202 / 0.0903"),
     "noise-da-ex": ("noise", "both + unpaired clean", "33.44 / 0.8938 / 0.1064"),
+    "c2n": ("pixel (noise model)", "clean + real noisy", "35.35 / 0.9370 / - (Table 5)"),
     "oracle": ("-", "real pairs", None),
 }
 ADVERSARIAL = {"dann", "dsn", "pixelda", "cycada"}
-DEFAULT_METHODS = ["vanilla", "dann", "dsn", "pixelda", "cycada", "masked", "ne2ne", "noise-da"]
-
-
-def adversarial_schedule(config: Optional[str], overrides: list[str], weight: float) -> list[str]:
-    """DANN's schedule for the adversarial methods: lambda = weight * (2 / (1 + exp(-10 p)) - 1)
-    with p the progress through the whole run (so the ramp spans all of train.steps)."""
-    from noiseda.config import load_config
-
-    steps = load_config(config, overrides).train.steps
-    return [f"method.lambda_weight={weight}", "method.lambda_slope=10.0", f"method.lambda_ramp_steps={steps}"]
+DEFAULT_METHODS = ["vanilla", "dann", "dsn", "pixelda", "cycada", "masked", "ne2ne", "c2n", "noise-da"]
+DENOISING_ONLY = {"ne2ne", "c2n"}  # left out of the default list for deraining and deblurring
 
 
 def methods_sweep(config: Optional[str], overrides: list[str], test_sets: dict[str, str], seeds: list[int],
                   methods: Optional[list[str]] = None, oracle_pairs: Optional[str] = None,
                   eval_every: int = 0, adversarial_weight: float = 1.0) -> Sweep:
-    chosen = list(methods or DEFAULT_METHODS)
+    from noiseda.config import load_config
+
+    base = [o for o in overrides if not o.startswith("method.name=")]
+    cfg = load_config(config, base)
+    chosen = list(methods or [m for m in DEFAULT_METHODS if cfg.task == "denoise" or m not in DENOISING_ONLY])
     unknown = [m for m in chosen if m not in PAPER_TABLE1 or m == "oracle"]
     if unknown:
         known = ", ".join(m for m in PAPER_TABLE1 if m != "oracle")
@@ -50,8 +47,9 @@ def methods_sweep(config: Optional[str], overrides: list[str], test_sets: dict[s
     if "vanilla" not in chosen:
         chosen = ["vanilla", *chosen]  # the reference of every interval
     check_seeds_and_tests(seeds, test_sets, "compare-methods")
-    base = [o for o in overrides if not o.startswith("method.name=")]
-    schedule = adversarial_schedule(config, base, adversarial_weight)
+    # DANN's schedule: lambda = W (2 / (1 + exp(-10 p)) - 1), p the progress through the whole run.
+    schedule = [f"method.lambda_weight={adversarial_weight}", "method.lambda_slope=10.0",
+                f"method.lambda_ramp_steps={cfg.train.steps}"]
     variants = {m: [f"method.name={m}"] + (schedule if m in ADVERSARIAL else []) for m in chosen}
     if oracle_pairs:
         variants["oracle"] = ["method.name=oracle", "data.clean=[]", f"data.pairs={oracle_pairs}"]
