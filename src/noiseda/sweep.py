@@ -501,15 +501,32 @@ def _run_planned(sweep: Sweep, out: Path, done: list, todo: list, jobs: int, pro
     failures = []
     if jobs > 1 and len(todo) > 1:
         import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor
+        from concurrent.futures import wait as futures_wait
 
         kwargs = {"max_tasks_per_child": 1} if sys.version_info >= (3, 11) else {}
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), **kwargs) as pool:
+            # At most `jobs` runs are handed to the pool at a time: a run queued inside the pool
+            # could not be cancelled and would start after a Ctrl-C.
+            waiting, running = iter(todo), set()
+
+            def start_next() -> None:
+                for variant, seed in waiting:
+                    running.add(pool.submit(_worker, (sweep, out, variant, seed, threads)))
+                    return
+
             try:
-                for variant, seed, error in pool.map(_worker, [(sweep, out, v, s, threads) for v, s in todo]):
-                    print(f"sweep: {variant} seed {seed}: {error or 'done'}", file=sys.stderr)
-                    if error:
-                        failures.append(f"{variant} seed {seed}: {error}")
+                for _ in range(jobs):
+                    start_next()
+                while running:
+                    finished, _ = futures_wait(running, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        running.discard(future)
+                        variant, seed, error = future.result()
+                        print(f"sweep: {variant} seed {seed}: {error or 'done'}", file=sys.stderr)
+                        if error:
+                            failures.append(f"{variant} seed {seed}: {error}")
+                        start_next()
             except KeyboardInterrupt:  # the running ones save a checkpoint and stop; start no others
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
