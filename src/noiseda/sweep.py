@@ -511,9 +511,9 @@ def _run_planned(sweep: Sweep, out: Path, done: list, todo: list, jobs: int, pro
             waiting, running = iter(todo), set()
 
             def start_next() -> None:
-                for variant, seed in waiting:
-                    running.add(pool.submit(_worker, (sweep, out, variant, seed, threads)))
-                    return
+                run = next(waiting, None)
+                if run is not None:
+                    running.add(pool.submit(_worker, (sweep, out, *run, threads)))
 
             try:
                 for _ in range(jobs):
