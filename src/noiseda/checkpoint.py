@@ -192,3 +192,28 @@ def load_restorer(weights: str | Path, device: str | torch.device = "cpu") -> tu
         raise NoisedaError(f"cannot load restorer from {folder}: its weights do not fit the net in {NET_JSON} "
                            f"({spec['net']}, {spec.get('kwargs', {})}): {fit_problems(net, state)}") from None
     return net.to(device).eval(), spec
+
+
+def init_restorer(net: torch.nn.Module, weights: str | Path, spec: dict) -> Path:
+    """Load trained weights into ``net`` (``train.init``), after checking that they were trained
+    for the same net, size and value range as this run's ``spec`` (see train.net_spec).
+    Returns the folder they came from."""
+    try:
+        folder = resolve_weights(weights)
+        theirs = json.loads((folder / NET_JSON).read_text())
+        state = load_file(str(folder / RESTORER_FILE))
+    except NoisedaError as exc:
+        raise NoisedaError(f"train.init: {exc}") from None
+    except Exception as exc:
+        raise NoisedaError(f"train.init: cannot read {weights}: {str(exc).splitlines()[0]}") from None
+    mine = json.loads(json.dumps({k: spec[k] for k in ("net", "kwargs", "value_range")}))  # as JSON stores it
+    for key, value in mine.items():
+        if key in theirs and theirs[key] != value:
+            raise NoisedaError(f"train.init: {folder} holds a restorer with {key} {theirs[key]}, this run trains "
+                               f"{key} {value}; set the run's net.* (and data.value_range) to match")
+    try:
+        net.load_state_dict(state)
+    except RuntimeError:
+        raise NoisedaError(f"train.init: the weights in {folder} do not fit this run's net: "
+                           f"{fit_problems(net, state)}") from None
+    return folder

@@ -54,13 +54,16 @@ def cmd_train(args) -> int:
 
     run_dir = Path(args.out) if args.out else None
     config = args.config
+    if args.init and args.resume:
+        raise_error("--init starts a run from trained weights and --resume continues one: pass one of them")
     if config is None and args.resume:  # resume from the run's own resolved config
         if run_dir is None:
             raise_error("--resume without -c needs --out RUN_DIR")
         config = str(run_dir / "config.yaml")
         if not Path(config).is_file():
             raise_error(f"--resume: no run to resume in {run_dir} (no config.yaml; give the config with -c)")
-    cfg = load_config(config, args.set or [])  # no config: the built-in (paper) defaults + --set
+    overrides = (args.set or []) + ([f"train.init={args.init}"] if args.init else [])
+    cfg = load_config(config, overrides)  # no config: the built-in (paper) defaults + --set
     if run_dir is None:
         run_dir = Path("runs") / f"{Path(config).stem if config else 'default'}-{cfg.method.name}"
     summary = train(cfg, run_dir, resume=args.resume, progress=not args.no_progress, overwrite=args.overwrite)
@@ -327,6 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint in --out")
     t.add_argument("--overwrite", action="store_true",
                    help="delete an earlier run's checkpoints, logs and models in --out and start over")
+    t.add_argument("--init", metavar="WEIGHTS",
+                   help="start the restorer from trained weights (an exported folder, a run folder or an "
+                        "import-official output; same as --set train.init=WEIGHTS), e.g. to adapt it to real images")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(fn=cmd_train)
 

@@ -58,6 +58,9 @@ class MethodConfig:
     # Not in the paper: for the first N steps the noise loss trains the diffusion net only (at
     # weight lambda_weight from step 1); the restorer receives lambda of it, ramped from step N.
     diffusion_warmup_steps: int = 0
+    # During that warm-up the restorer is not updated at all (no supervised step either): for
+    # adapting a trained restorer (train.init), whose outputs condition the diffusion net as it learns.
+    warmup_freezes_restorer: bool = False
     features: list[str] = field(default_factory=list)  # dann: restorer modules to align; []: its bottleneck
     ne2ne_gamma: float = 2.0  # ne2ne: weight of the regulariser
     mask_ratio: list[float] = field(default_factory=lambda: [0.75, 0.85])  # masked: share of input pixels masked
@@ -104,6 +107,10 @@ class TrainConfig:
     keep_checkpoints: int = 3
     max_nonfinite: int = 5  # consecutive non-finite losses before training stops
     threads: int = 0  # CPU threads for torch; 0 keeps torch's default
+    # Start the restorer from trained weights instead of a random init: an exported folder
+    # (restorer.safetensors + net.json), a run folder (its final/, else best/) or the output of
+    # `noiseda import-official`. The net must match net.name/net.width/net.options.
+    init: Optional[str] = None
 
 
 @dataclass
@@ -300,5 +307,8 @@ def validate(cfg: Config) -> None:
     if m.diffusion_warmup_steps and m.lambda_weight <= 0:
         raise NoisedaError("config method.diffusion_warmup_steps needs method.lambda_weight > 0 "
                            "(the weight the diffusion net learns at)")
+    if m.warmup_freezes_restorer and not m.diffusion_warmup_steps:
+        raise NoisedaError("config method.warmup_freezes_restorer freezes the restorer during the diffusion "
+                           "net's warm-up: set method.diffusion_warmup_steps > 0")
     if dif.base_width % dif.norm_groups:
         raise NoisedaError("config diffusion.base_width must be a multiple of diffusion.norm_groups")

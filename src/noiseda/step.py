@@ -98,10 +98,16 @@ class StepRunner:
         self.finite_steps = torch.zeros((), device=dev)
         self.max_run = self._run.clone()
 
-    def __call__(self, batch: dict[str, torch.Tensor], lam: float) -> dict[str, torch.Tensor]:
+    def __call__(self, batch: dict[str, torch.Tensor], lam: float, freeze_restorer: bool = False
+                 ) -> dict[str, torch.Tensor]:
+        """One step. ``freeze_restorer``: only the method's other nets learn (the restorer's
+        gradients are dropped after the all-reduce, so every process agrees; no EMA update)."""
         with self.accelerator.autocast():
             losses = self.method(batch, lam)
         self.accelerator.backward(losses["total"])
+        if freeze_restorer:
+            for p in self.restorer.parameters():
+                p.grad = None  # Adam skips parameters without a gradient
         grads = [p.grad for p in self.params if p.grad is not None]
         grad_norm = torch.nn.utils.get_total_norm(grads)
         scaler = self.accelerator.scaler
@@ -114,7 +120,8 @@ class StepRunner:
             ok = losses["total"].detach().isfinite()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        self.ema.update(self.restorer, ok)
+        if not freeze_restorer:
+            self.ema.update(self.restorer, ok)
 
         okf = ok.float()
         for k, v in losses.items():

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 
 from noiseda import __version__
 from noiseda.adapt import build_method, lambda_at
-from noiseda.checkpoint import export_restorer, list_checkpoints, load_checkpoint, save_checkpoint
+from noiseda.checkpoint import export_restorer, init_restorer, list_checkpoints, load_checkpoint, save_checkpoint
 from noiseda.config import Config, save_config
 from noiseda.data.adapters import split_spec
 from noiseda.data.datasets import StepBatches, derive_seed
@@ -247,6 +247,8 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
     torch.manual_seed(t.seed)  # initial weights depend on the seed only
     restorer = build_net(cfg.net.name, zero_init_last=cfg.net.zero_init_last, **net_kwargs(cfg))
     method = build_method(cfg, restorer)
+    if t.init and not resume:  # after the method's own nets: they start as in a run without init
+        init_restorer(restorer, t.init, net_spec(cfg))
     # data.cache=disk: one process per machine decodes; memory: the first checks that all fit.
     with accelerator.local_main_process_first():
         samples = build_samples(cfg, method.needs_real, method.needs_reference, progress=main and progress,
@@ -348,8 +350,9 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
                 batch["syn_in"] = degrade_batch(batch["syn_gt"], g)
             batch = {k: to_model_range(v.contiguous(memory_format=memory_format), value_range) for k, v in batch.items()}
             lam = method_lambda(cfg, step, ramp) if uses_lambda else 0.0
+            frozen = cfg.method.warmup_freezes_restorer and step <= cfg.method.diffusion_warmup_steps
             method.train()
-            runner(batch, lam)
+            runner(batch, lam, freeze_restorer=frozen)
             bar.update(1)
 
             if step % t.log_every == 0 or step == t.steps:
