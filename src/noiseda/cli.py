@@ -77,6 +77,19 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_probe_gradient(args) -> int:
+    from noiseda.alignment import probe_gradient, reading_text
+    from noiseda.evaluate import parse_named
+
+    res = probe_gradient(args.run, parse_named(args.pairs, "--pairs", "FOLDER"), args.out, args.steps, args.images, args.draws,
+                         args.seed, progress=not args.no_progress)
+    for line in reading_text(res["summary"]):
+        print(line)
+    extra = "" if res["figure"] else " (no gradient.png: matplotlib is missing)"
+    print(f"gradient.json, gradient.csv and gradient.png in {args.out}{extra}")
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     from noiseda.evaluate import compare, evaluate, format_table, parse_named
     from noiseda.lpips import UNAVAILABLE, load_lpips
@@ -438,6 +451,20 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("--images", type=int, default=8, help="crops per measurement, of the training images at draws training never makes (default 8)")
     pc.add_argument("--no-progress", action="store_true", help="no progress bar")
     pc.set_defaults(fn=cmd_probe_conditions)
+
+    pg = sub.add_parser("probe-gradient", help="where does the noise loss push the restorer? cosine of its "
+                                               "gradient with the truth, smoothing and the input, per checkpoint")
+    pg.add_argument("--run", nargs="+", required=True, help="noise-da run folders (several: seeds of one setting)")
+    pg.add_argument("--pairs", nargs="+", required=True, metavar="NAME=FOLDER",
+                    help="real-domain pairs with ground truth (degraded + clean subfolders, or ADAPTER:PATH)")
+    pg.add_argument("--steps", default="all", help="checkpoints to read: all (default), last, or steps such as 500,2000")
+    pg.add_argument("--images", type=int, default=8, help="crops per branch, of the run's patch size (default 8)")
+    pg.add_argument("--draws", type=int, default=32,
+                    help="draws of noise level, noise, coins and dropout averaged per reading (default 32)")
+    pg.add_argument("--seed", type=int, default=0, help="seed of the crops and draws (default 0)")
+    pg.add_argument("--out", required=True, help="folder for gradient.json, gradient.csv, gradient.png")
+    pg.add_argument("--no-progress", action="store_true", help="no progress bar")
+    pg.set_defaults(fn=cmd_probe_gradient)
 
     rp = sub.add_parser("report", help="(re)write a run's report.md: loss curves, validation, samples")
     rp.add_argument("run", help="run folder")

@@ -144,7 +144,7 @@ def evaluate(
 
 # ---- comparing several restorers ----
 
-def parse_named(specs: Sequence[str]) -> dict[str, str]:
+def parse_named(specs: Sequence[str], option: str = "--compare", value: str = "WEIGHTS") -> dict[str, str]:
     """["vanilla=runs/a", "runs/b"] -> {"vanilla": "runs/a", "b": "runs/b"}; names must differ."""
     named: dict[str, str] = {}
     for s in specs:
@@ -152,7 +152,7 @@ def parse_named(specs: Sequence[str]) -> dict[str, str]:
         if not sep:
             name, path = Path(s.rstrip("/")).name, s
         if not name or name in named:
-            raise NoisedaError(f"--compare: duplicate or empty name {name!r}; write NAME=WEIGHTS")
+            raise NoisedaError(f"{option}: duplicate or empty name {name!r}; write NAME={value}")
         named[name] = path
     return named
 

@@ -57,9 +57,9 @@ class NoiseDA(Method):
 
     def forward(self, batch, lam):
         m = self.cfg.method
-        x_s, x_r = batch["syn_in"], batch["real"]
+        x_s = batch["syn_in"]
         n = x_s.shape[0]
-        restored = self.restorer(torch.cat([x_s, x_r]))  # one pass over both domains
+        restored = self.restorer(torch.cat([x_s, batch["real"]]))  # one pass over both domains
         y_s, y_r = restored[:n], restored[n:]
         sup = self.supervised(y_s, batch["syn_gt"])
         weight = lam  # of the noise loss in the total: the reference scales both nets' share by lambda
@@ -68,32 +68,37 @@ class NoiseDA(Method):
             # would leave it untrained); the restorer receives lam of the noise loss's gradient.
             weight = m.lambda_weight
             y_s, y_r = scale_grad(y_s, lam / weight), scale_grad(y_r, lam / weight)
+        out = self.noise_loss(batch, y_s, y_r)
+        noise = out.pop("noise")
+        return {"sup": sup, **out, "total": sup + weight * noise, "noise": noise.detach()}
 
+    def noise_loss(self, batch, y_s: torch.Tensor, y_r: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The noise-space loss for restored outputs ``y_s`` (of batch["syn_in"]) and ``y_r`` (of
+        batch["real"]): "noise" keeps its graph to both; the other entries are detached parts.
+        Draws noise levels, noise, dropout and coins from torch's global generator."""
+        m = self.cfg.method
+        x_s, x_r = batch["syn_in"], batch["real"]
+        n = x_s.shape[0]
         target = batch["ref"] if self.unpaired_target else batch["syn_gt"]
         gamma = self.schedule.sample(n, tuple(m.t_range), target.device)
         eps = torch.randn(target.shape, device=target.device, dtype=target.dtype)  # same draws in any layout
         g = gamma.view(-1, 1, 1, 1)
         y_t = g.sqrt() * target + (1 - g).sqrt() * eps
         c1, c2 = self.conditions(y_s, y_r)
-
-        out = {"sup": sup}
-        if self.residual_swap:
-            # Negatives swap the predicted residuals; positives and negatives share y_t, eps
-            # and gamma and run as one batch (GroupNorm is per sample, so this equals two passes).
-            n1, n2 = self.conditions(x_s + (y_r - x_r), x_r + (y_s - x_s))
-            pred = self.diffusion(
-                torch.cat([y_t, y_t]), torch.cat([c1, n1]), torch.cat([c2, n2]), torch.cat([gamma, gamma])
-            )
-            mse_pos = F.mse_loss(pred[:n].float(), eps)
-            mse_neg = F.mse_loss(pred[n:].float(), eps)
-            hinge = F.relu(mse_pos - mse_neg + m.margin)
-            noise = (mse_pos + hinge) / 2
-            out.update(mse_neg=mse_neg.detach(), hinge=hinge.detach())
-        else:
+        if not self.residual_swap:
             mse_pos = F.mse_loss(self.diffusion(y_t, c1, c2, gamma).float(), eps)
-            noise = mse_pos
-        out.update(total=sup + weight * noise, noise=noise.detach(), mse_pos=mse_pos.detach())
-        return out
+            return {"noise": mse_pos, "mse_pos": mse_pos.detach()}
+        # Negatives swap the predicted residuals; positives and negatives share y_t, eps
+        # and gamma and run as one batch (GroupNorm is per sample, so this equals two passes).
+        n1, n2 = self.conditions(x_s + (y_r - x_r), x_r + (y_s - x_s))
+        pred = self.diffusion(
+            torch.cat([y_t, y_t]), torch.cat([c1, n1]), torch.cat([c2, n2]), torch.cat([gamma, gamma])
+        )
+        mse_pos = F.mse_loss(pred[:n].float(), eps)
+        mse_neg = F.mse_loss(pred[n:].float(), eps)
+        hinge = F.relu(mse_pos - mse_neg + m.margin)
+        return {"noise": (mse_pos + hinge) / 2, "mse_neg": mse_neg.detach(), "hinge": hinge.detach(),
+                "mse_pos": mse_pos.detach()}
 
     @torch.no_grad()
     def shortcut_probe(self, batch, gamma: torch.Tensor, eps: torch.Tensor) -> dict:
