@@ -25,6 +25,9 @@ def test_the_monitor_leaves_training_bitwise_untouched_and_shows_what_it_saw(dat
     probes = [r for r in read_metrics(on) if "probe/real_slot_ratio" in r]
     assert [r["step"] for r in probes] == [3, 6]  # every validation step
     assert all(r["probe/real_slot_ratio"] > 0 and r["probe/syn_slot_ratio"] > 0 for r in probes)
+    # The run has real-domain validation pairs, so the monitor also reads the gradient's alignment.
+    for key in ("align/real_truth", "align/real_smooth", "align/real_input", "align/synt_truth", "align/real_snr"):
+        assert all(-1 <= r[key] <= 1 for r in probes), key
     assert sorted(p.name for p in (on / "monitor").iterdir()) == ["step-00000003.png", "step-00000006.png"]
     report = (on / "report.md").read_text()
     assert "## Shortcut monitor" in report and "monitor/step-00000006.png" in report

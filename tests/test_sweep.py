@@ -248,3 +248,42 @@ def test_parallel_sweep_hands_out_one_run_per_free_job_so_ctrl_c_starts_nothing_
         sweep_module._run_planned(sweep, tmp_path / "out", [], todo, 2, False, False)
     assert started == todo[:3]  # two at first, one more when the first finished, none after Ctrl-C
     assert calls["shutdown"] is True
+
+
+def test_gap_closed_on_constructed_results():
+    from noiseda.stats import ratio_interval
+
+    # b gains 1, 1, 3 dB over a; the oracle gains 2, 2, 6: b closes exactly half of the gap in every
+    # seed, so the ratio is 0.5 and the interval has no width.
+    r, ci = ratio_interval([1.0, 1.0, 3.0], [2.0, 2.0, 6.0])
+    assert r == pytest.approx(0.5) and ci == pytest.approx((0.5, 0.5))
+    # Residuals num - R * den = +0.5, -0.5, 0 around R = 1: t half-width over mean(den) = 1.
+    r, ci = ratio_interval([1.5, 0.5, 1.0], [1.0, 1.0, 1.0])
+    half = 4.302652729911275 * 0.5 / math.sqrt(3)
+    assert r == pytest.approx(1.0) and ci == pytest.approx((1 - half, 1 + half))
+    assert ratio_interval([1.0, 2.0], [-1.0, 0.5]) == (None, None)  # the oracle is no better: no gap
+
+    sweep = Sweep(config=None, overrides=[], seeds=[0, 1, 2], reference="a", eval_every=0,
+                  test_sets={"t": "x"}, variants={"a": [], "b": [], "o": []}, oracle="o")
+
+    def run(v):
+        rows = [{"image": "i0", "psnr": v, "ssim": 0.5}]
+        return {"scores": {"ema": {"t": rows}, "raw": {"t": rows}}, "input": {"t": rows}}
+
+    results = {}
+    for s, (a, b, o) in enumerate([(30, 31, 32), (31, 32, 33), (29, 32, 35)]):
+        results |= {("a", s): run(a), ("b", s): run(b), ("o", s): run(o)}
+    summary = summarize(results, sweep)
+    gap = summary["table"]["b"]["t"]["ema"]["psnr"]["gap_closed"]
+    assert gap["mean"] == pytest.approx(0.5) and gap["gap"] == pytest.approx(10 / 3) and gap["seeds"] == [0, 1, 2]
+    assert "gap_closed" not in summary["table"]["o"]["t"]["ema"]["psnr"]
+    md = summary_markdown(summary, sweep)
+    assert "t gap closed [95% CI]" in md and "| +0.50 [+0.50, +0.50] |" in md and "1 (oracle)" in md
+
+
+def test_the_oracle_must_be_a_variant(tmp_path, dataset, real_env):
+    with pytest.raises(NoisedaError, match="oracle 'nope' must be a variant"):
+        load_sweep(_sweep_file(tmp_path, dataset, oracle="nope"))
+    with pytest.raises(NoisedaError, match="oracle 'vanilla' must be a variant other than the reference"):
+        load_sweep(_sweep_file(tmp_path, dataset, oracle="vanilla"))
+    assert load_sweep(_sweep_file(tmp_path, dataset, oracle="noise-da")).oracle == "noise-da"

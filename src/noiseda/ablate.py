@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from noiseda.errors import NoisedaError
-from noiseda.sweep import Sweep, check_seeds_and_tests, run_sweep
+from noiseda.sweep import Sweep, check_seeds_and_tests, gap_cell, run_sweep
 
 _OFF = ["method.channel_shuffle=false", "method.residual_swap=false"]
 
@@ -68,8 +68,9 @@ def variant_table(summary: dict, sweep: Sweep, weights: str, paper_head: str, pa
     its 95% t-interval, and the paper's numbers (``paper``: variant -> text)."""
     tests, info = list(sweep.test_sets), info or {}
     ref = summary["reference"]
+    oracle = sweep.oracle
     head = ["variant", *info, "seeds", *[f"{t} PSNR" for t in tests], *[f"{t} diff to {ref} [95% CI]" for t in tests],
-            paper_head]
+            *[f"{t} gap closed [95% CI]" for t in tests if oracle], paper_head]
     lines = [f"**{weights.upper()} weights**: PSNR mean +- sd over seeds; difference to `{ref}` paired by seed",
              "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for variant, per_test in summary["table"].items():
@@ -87,7 +88,8 @@ def variant_table(summary: dict, sweep: Sweep, weights: str, paper_head: str, pa
             else:
                 lo, hi = d["ci95_t"]
                 diffs.append(f"{d['mean']:+.2f} [{lo:+.2f}, {hi:+.2f}]")
-        lines.append("| " + " | ".join(cells + diffs + [paper.get(variant, "-")]) + " |")
+        gaps = [gap_cell(per_test[t][weights]["psnr"], variant, ref, oracle) for t in tests] if oracle else []
+        lines.append("| " + " | ".join(cells + diffs + gaps + [paper.get(variant, "-")]) + " |")
     return "\n".join(lines) + "\n"
 
 

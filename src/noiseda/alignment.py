@@ -144,23 +144,32 @@ def _device() -> torch.device:
 
 
 def real_crops(pairs: str, size: int, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``count`` aligned crops (input, target) of ``size`` px from a pairs folder, cycling through
-    its images; window positions are seeded, so every run and checkpoint sees the same crops."""
-    from noiseda.data.datasets import generator, load_pairs, load_tensor
+    """``count`` aligned crops (input, target) of ``size`` px from a pairs folder (see crops)."""
+    from noiseda.data.datasets import load_pairs, load_tensor
     from noiseda.errors import NoisedaError
 
     found = load_pairs(pairs, "--pairs")
     if not found:
         raise NoisedaError(f"--pairs {pairs}: no image pairs")
+    images = [(x.name, load_tensor(x), load_tensor(y)) for x, y in found[:count]]
+    return crops(images, size, count, seed, "--pairs")
+
+
+def crops(images: list[tuple[str, torch.Tensor, torch.Tensor]], size: int, count: int, seed: int,
+          what: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``count`` aligned crops of ``size`` px from (name, input, target) images, cycling through
+    them; window positions are seeded, so every run and checkpoint sees the same crops."""
+    from noiseda.data.datasets import generator
+    from noiseda.errors import NoisedaError
+
     xs, ys = [], []
     for i in range(count):
-        x_path, y_path = found[i % len(found)]
-        x, y = load_tensor(x_path), load_tensor(y_path)
+        name, x, y = images[i % len(images)]
         if x.shape != y.shape:
-            raise NoisedaError(f"--pairs: size mismatch {x_path} {tuple(x.shape)} vs {y_path} {tuple(y.shape)}")
+            raise NoisedaError(f"{what}: size mismatch in pair {name}: {tuple(x.shape)} vs {tuple(y.shape)}")
         h, w = x.shape[1:]
         if min(h, w) < size:
-            raise NoisedaError(f"--pairs: {x_path} is {w}x{h}, smaller than the {size} px crops the run trained on")
+            raise NoisedaError(f"{what}: {name} is {w}x{h}, smaller than the {size} px crops the run trains on")
         g = generator(seed, "gradient-crop", i)
         top = int(torch.randint(h - size + 1, (1,), generator=g))
         left = int(torch.randint(w - size + 1, (1,), generator=g))

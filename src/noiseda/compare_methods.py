@@ -54,7 +54,7 @@ def methods_sweep(config: Optional[str], overrides: list[str], test_sets: dict[s
     if oracle_pairs:
         variants["oracle"] = ["method.name=oracle", "data.clean=[]", f"data.pairs={oracle_pairs}"]
     return Sweep(config=config, overrides=base, seeds=list(seeds), reference="vanilla", eval_every=eval_every,
-                 test_sets=dict(test_sets), variants=variants)
+                 test_sets=dict(test_sets), variants=variants, oracle="oracle" if oracle_pairs else None)
 
 
 def methods_markdown(summary: dict, sweep: Sweep, weights: str = "ema") -> str:

@@ -7,6 +7,11 @@ measures the diffusion loss with the conditions as trained, with the real slot h
 real input, and with the synthetic slot holding the raw synthetic input; logs their ratios;
 saves a grid of the real probe images, raw and restored, so the progression can be seen; and
 warns once when the real slot has stopped mattering after lambda reached its ceiling.
+
+When the run has validation pairs (data.val_pairs: real-domain images with ground truth), it
+also logs where the noise loss pushes the restored real images (``align/*``, see
+noiseda.alignment): the cosine of its gradient with the truth, smoothing and the input, over
+a few draws, on crops of those pairs.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ PROBE_BASE = 2**40  # sample numbers this far out are never drawn by a training 
 PROBE_IMAGES = 4
 # |loss(raw real) / loss(restored real) - 1| under this, twice in a row: the real slot is ignored.
 IGNORED_BELOW = 0.002
+ALIGN_DRAWS = 8  # draws of the noise loss per alignment reading (probe-gradient takes more)
 
 
 def probe_batch(samples, seed: int, degrade_batch, device, to_model, images: int = PROBE_IMAGES,
@@ -36,8 +42,9 @@ def probe_batch(samples, seed: int, degrade_batch, device, to_model, images: int
 
 class ShortcutMonitor:
     def __init__(self, core, samples, seed: int, t_range, degrade_batch, device, to_model, to_image,
-                 folder: Optional[Path], images: int = PROBE_IMAGES, first: int = PROBE_BASE):
-        self.core, self.to_image = core, to_image
+                 folder: Optional[Path], images: int = PROBE_IMAGES, first: int = PROBE_BASE,
+                 real_pairs: Optional[list] = None):
+        self.core, self.to_image, self.seed = core, to_image, seed
         self.folder = None if folder is None else Path(folder)  # None: no sample grids
         self.batch = probe_batch(samples, seed, degrade_batch, device, to_model, images, first)
         g = torch.Generator().manual_seed(derive_seed(seed, "probe-noise"))
@@ -46,6 +53,20 @@ class ShortcutMonitor:
         self.eps = torch.randn(self.batch["syn_gt"].shape, generator=g).to(device)
         self.ignored_in_a_row = 0
         self.warned = False
+        self.align = self._alignment_batch(real_pairs or [], images, to_model)
+
+    def _alignment_batch(self, pairs: list, images: int, to_model) -> Optional[tuple[dict, torch.Tensor]]:
+        """The probe batch with its real images replaced by crops of real pairs large enough
+        for the training crop size; None where there are none (or no noise loss)."""
+        from noiseda.alignment import crops
+
+        size = self.batch["syn_gt"].shape[-1]
+        usable = [p for p in pairs if p[1].shape == p[2].shape and min(p[1].shape[1:]) >= size]
+        if not usable or not hasattr(self.core, "noise_loss"):
+            return None
+        x, y = crops(usable, size, images, self.seed, "data.val_pairs")
+        device = self.batch["syn_gt"].device
+        return dict(self.batch, real=to_model(x.to(device))), to_model(y.to(device))
 
     def __call__(self, step: int, lam_at_ceiling: bool) -> tuple[dict[str, float], Optional[str]]:
         core = self.core
@@ -59,6 +80,10 @@ class ShortcutMonitor:
                   "probe/mse_syn_raw": probe["mse_syn_raw"],
                   "probe/real_slot_ratio": probe["mse_real_raw"] / max(probe["mse"], 1e-12),
                   "probe/syn_slot_ratio": probe["mse_syn_raw"] / max(probe["mse"], 1e-12)}
+        if self.align is not None:
+            from noiseda.alignment import log_values, measure
+
+            values.update(log_values(measure(core, *self.align, draws=ALIGN_DRAWS, seed=self.seed)))
         self._save_grid(step, probe["restored_real"])
         return values, self._warning(step, values["probe/real_slot_ratio"], lam_at_ceiling)
 

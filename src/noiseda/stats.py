@@ -35,3 +35,23 @@ def bootstrap_interval(diff_rows: list[list[float]], level: float = 0.95, resamp
     stats = np.array([d[s_idx[b]][:, i_idx[b]].mean() for b in range(resamples)])
     lo, hi = np.quantile(stats, [0.5 - level / 2, 0.5 + level / 2])
     return float(lo), float(hi)
+
+
+def ratio_interval(num: list[float], den: list[float], level: float = 0.95
+                   ) -> tuple[Optional[float], Optional[tuple[float, float]]]:
+    """mean(num) / mean(den) for paired values (e.g. per seed: a method's gain over the
+    reference, and the oracle's), with a delta-method t-interval: the residuals
+    num - R * den have mean 0 and their t half-width, divided by |mean(den)|, is R's.
+    (None, None) where mean(den) <= 0: there is no gap to close."""
+    n = len(num)
+    if n == 0 or n != len(den):
+        return None, None
+    mean_den = sum(den) / n
+    if mean_den <= 0:
+        return None, None
+    r = (sum(num) / n) / mean_den
+    ci = t_interval([a - r * b for a, b in zip(num, den)], level)
+    if ci is None:
+        return r, None
+    half = (ci[1] - ci[0]) / 2 / mean_den
+    return r, (r - half, r + half)

@@ -37,9 +37,9 @@ from typing import Optional
 import yaml
 
 from noiseda.errors import NoisedaError
-from noiseda.stats import bootstrap_interval, t_interval
+from noiseda.stats import bootstrap_interval, ratio_interval, t_interval
 
-SWEEP_KEYS = {"config", "set", "seeds", "reference", "eval_every", "test_sets", "variants"}
+SWEEP_KEYS = {"config", "set", "seeds", "reference", "oracle", "eval_every", "test_sets", "variants"}
 METRICS = ("psnr", "ssim")
 WEIGHTS = ("ema", "raw")
 _VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
@@ -54,10 +54,14 @@ class Sweep:
     eval_every: int
     test_sets: dict[str, str]  # name -> pairs folder (or ADAPTER:PATH)
     variants: dict[str, list[str]]  # name -> overrides
+    # A variant trained on the real domain's own pairs (the upper bound): tables gain "gap
+    # closed", (variant - reference) / (oracle - reference).
+    oracle: Optional[str] = None
 
     def as_file(self) -> dict:
         """The sweep as a file would state it, variables expanded (saved beside the runs)."""
         return {"config": self.config, "set": self.overrides, "seeds": self.seeds, "reference": self.reference,
+                **({"oracle": self.oracle} if self.oracle else {}),
                 "eval_every": self.eval_every, "test_sets": self.test_sets, "variants": self.variants}
 
 
@@ -120,6 +124,9 @@ def load_sweep(path: str | Path, extra_overrides: list[str] = (), seeds: Optiona
     reference = data.get("reference", next(iter(variants)))
     if reference not in variants:
         raise NoisedaError(f"sweep file {path}: reference {reference!r} is not a variant")
+    oracle = data.get("oracle")
+    if oracle is not None and (oracle not in variants or oracle == reference):
+        raise NoisedaError(f"sweep file {path}: oracle {oracle!r} must be a variant other than the reference")
     every = data.get("eval_every", 0)
     if not isinstance(every, int) or isinstance(every, bool) or every < 0:
         raise NoisedaError(f"sweep file {path}: 'eval_every' must be an integer >= 0 (0: at the end only)")
@@ -137,6 +144,7 @@ def load_sweep(path: str | Path, extra_overrides: list[str] = (), seeds: Optiona
         eval_every=every,
         test_sets={str(k): _expand(v, f"test_sets.{k}") for k, v in tests.items()},
         variants={str(k): _str_list(v, f"variants.{k}") for k, v in variants.items()},
+        oracle=oracle,
     )
 
 
@@ -308,6 +316,9 @@ def summarize(results: dict[tuple[str, int], dict], sweep: Sweep) -> dict:
                         e["diff"] = {"reference": ref, "seeds": paired, "mean": sum(diffs) / len(diffs),
                                      "per_seed": diffs, "ci95_t": t_ci, "ci95_bootstrap": bootstrap_interval(rows),
                                      "verdict": _verdict(t_ci)}
+                        gap = _gap_closed(results, sweep, variant, test, weights, metric, paired)
+                        if gap is not None:
+                            e["gap_closed"] = gap
                     entry[metric] = e
                 table[variant][test][weights] = entry
     any_run = next(iter(results.values()))
@@ -315,6 +326,26 @@ def summarize(results: dict[tuple[str, int], dict], sweep: Sweep) -> dict:
     return {"reference": ref, "test_sets": sweep.test_sets, "input": inputs, "table": table,
             "ci_method": {"ci95_t": "paired t-interval over seeds of the per-seed mean difference",
                           "ci95_bootstrap": "percentile, 2000 resamples of seeds then images (paired)"}}
+
+
+def _gap_closed(results, sweep: Sweep, variant: str, test: str, weights: str, metric: str,
+                seeds: list[int]) -> Optional[dict]:
+    """(variant - reference) / (oracle - reference) over the seeds all three share, with the
+    ratio's delta-method t-interval; None without an oracle (or for the oracle itself)."""
+    oracle, ref = sweep.oracle, sweep.reference
+    if not oracle or variant == oracle:
+        return None
+    seeds = [s for s in seeds if (oracle, s) in results]
+    if not seeds:
+        return None
+
+    def mean(v, s):
+        return _mean(results[(v, s)]["scores"][weights][test], metric)
+
+    gains = [mean(variant, s) - mean(ref, s) for s in seeds]
+    room = [mean(oracle, s) - mean(ref, s) for s in seeds]
+    ratio, ci = ratio_interval(gains, room)
+    return {"oracle": oracle, "seeds": seeds, "gap": sum(room) / len(room), "mean": ratio, "ci95_t": ci}
 
 
 def _verdict(ci: Optional[tuple[float, float]]) -> str:
@@ -338,11 +369,13 @@ def summary_markdown(summary: dict, sweep: Sweep, metric: str = "psnr") -> str:
         head = ["variant", "seeds"]
         for test in sweep.test_sets:
             head += [f"{test} {metric.upper()}", f"{test} diff [95% CI t] (bootstrap)"]
+            if sweep.oracle:
+                head.append(f"{test} gap closed [95% CI]")
         lines += [f"**{weights.upper()} weights**, {metric.upper()}: mean +- sd over seeds; paired difference "
                   f"to `{summary['reference']}`", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         cells = ["noisy input", "-"]
         for test in sweep.test_sets:
-            cells += [f"{summary['input'][test][metric]:.{digits}f}", ""]
+            cells += [f"{summary['input'][test][metric]:.{digits}f}", ""] + ([""] if sweep.oracle else [])
         lines.append("| " + " | ".join(cells) + " |")
         for variant, per_test in summary["table"].items():
             first = per_test[next(iter(per_test))][weights][metric]
@@ -357,9 +390,25 @@ def summary_markdown(summary: dict, sweep: Sweep, metric: str = "psnr") -> str:
                 else:
                     cells.append(f"{d['mean']:+.{digits}f} {_ci(d['ci95_t'], digits)} ({_ci(d['ci95_bootstrap'], digits)[1:-1]})"
                                  if d["ci95_t"] else f"{d['mean']:+.{digits}f}")
+                if sweep.oracle:
+                    cells.append(gap_cell(e, variant, summary["reference"], sweep.oracle))
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+def gap_cell(entry: dict, variant: str, reference: str, oracle: str) -> str:
+    """The "gap closed" table cell: a share of the oracle's gain over the reference."""
+    if variant == reference:
+        return "0 (reference)"
+    if variant == oracle:
+        return "1 (oracle)"
+    g = entry.get("gap_closed")
+    if g is None:
+        return "-"
+    if g["mean"] is None:
+        return "no gap (oracle not above the reference)"
+    return f"{g['mean']:+.2f}" + ("" if g["ci95_t"] is None else f" {_ci(g['ci95_t'], 2)}")
 
 
 def read_curves(out: Path, variant: str, seed: int) -> dict[str, list[tuple[int, float]]]:

@@ -336,7 +336,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
             core, samples, t.seed, cfg.method.t_range, degrade_batch, accelerator.device,
             to_model=lambda v: to_model_range(v.contiguous(memory_format=memory_format), value_range),
             to_image=lambda v: from_model_range(v.float(), value_range).clamp(0, 1).cpu(),
-            folder=run_dir / "monitor")
+            folder=run_dir / "monitor", real_pairs=val_images)
 
     step = start
     if main and start:
