@@ -27,6 +27,7 @@ METHODS = {
     "pixelda": [],
     "cycada": [],
     "c2n": [],
+    "tv-prior": [],
     "oracle": ["data.clean=[]"],  # real pairs instead (added below)
 }
 
@@ -220,3 +221,26 @@ def test_compare_methods_leaves_the_denoising_methods_out_of_other_tasks():
     derain = methods_sweep(None, ["task=derain"], {"v": "x"}, [0]).variants
     assert {"ne2ne", "c2n"} <= set(denoise) and not {"ne2ne", "c2n"} & set(derain)
     assert set(denoise) - {"ne2ne", "c2n"} == set(derain)
+
+
+def test_the_tv_prior_reaches_the_restorer_through_the_real_images_only():
+    from noiseda.adapt.tv_prior import TVPrior, total_variation
+    from noiseda.config import load_config
+
+    flat = torch.full((1, 3, 8, 8), 0.5)
+    assert total_variation(flat).item() == pytest.approx(2e-3)  # eps per direction, no variation
+    stripes = flat.clone()
+    stripes[..., ::2] = 0.0
+    assert total_variation(stripes).item() > 0.2
+    cfg = load_config(None, TINY + ["method.name=tv-prior"])
+    torch.manual_seed(0)
+    core = TVPrior(cfg, build_net("unet", width=4))
+    batch = {"syn_in": torch.rand(2, 3, 16, 16), "syn_gt": torch.rand(2, 3, 16, 16), "real": torch.rand(2, 3, 16, 16)}
+    out = core(batch, 0.0)
+    assert torch.equal(out["total"], out["sup"]) and out["tv_real"] > 0  # lambda 0: vanilla
+    real = batch["real"].clone().requires_grad_(True)
+    syn = batch["syn_in"].clone().requires_grad_(True)
+    out = core({**batch, "real": real, "syn_in": syn}, 1.0)
+    g_real, = torch.autograd.grad(out["total"] - out["sup"], real, retain_graph=True)
+    g_syn, = torch.autograd.grad(out["total"] - out["sup"], syn)
+    assert g_real.abs().sum() > 0 and g_syn.abs().sum() == 0

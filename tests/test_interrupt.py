@@ -30,8 +30,8 @@ def _signal_at(monkeypatch, step: int, signum: int):
     class Signalling(real):
         calls = 0
 
-        def __call__(self, batch, lam):
-            out = super().__call__(batch, lam)
+        def __call__(self, batch, lam, **kwargs):
+            out = super().__call__(batch, lam, **kwargs)
             Signalling.calls += 1
             if Signalling.calls == step:
                 os.kill(os.getpid(), signum)

@@ -45,7 +45,7 @@ class DiffusionConfig:
 
 @dataclass
 class MethodConfig:
-    name: str = "noise-da"  # vanilla | noise-da | noise-da-ex | dann | dsn | pixelda | cycada | ne2ne | masked | oracle
+    name: str = "noise-da"  # vanilla | noise-da | noise-da-ex | dann | dsn | pixelda | cycada | ne2ne | masked | c2n | oracle | tv-prior
     t_range: list[int] = field(default_factory=lambda: [1, 999])  # inclusive, 1 <= t <= num_timesteps-1
     channel_shuffle: bool = True
     residual_swap: bool = True

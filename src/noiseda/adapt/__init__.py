@@ -10,7 +10,7 @@ from noiseda.registry import Registry
 
 METHODS: Registry = Registry("method")
 
-from noiseda.adapt import c2n, cycada, dann, dsn, masked, ne2ne, noise_da, oracle, pixelda, vanilla  # noqa: E402,F401  (register the methods)
+from noiseda.adapt import c2n, cycada, dann, dsn, masked, ne2ne, noise_da, oracle, pixelda, tv_prior, vanilla  # noqa: E402,F401  (register the methods)
 from noiseda.adapt.base import Method, lambda_at  # noqa: E402,F401
 
 
