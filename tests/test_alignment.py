@@ -126,3 +126,15 @@ def test_probe_gradient_refuses_runs_without_a_noise_loss(dataset, tmp_path, cap
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "has no noise loss" in err
     assert not (tmp_path / "p").exists()
+
+
+def test_the_tv_control_direction_and_its_matched_weight(core):
+    from noiseda.adapt.tv_prior import total_variation
+
+    batch, gt_r = _batch()
+    # A noise loss that is 3 x the tv-prior penalty on the real outputs: cosine 1 with the tv
+    # direction, and its parameter-space strength is 3 x tv_param_ratio (per unit of lambda).
+    _stand_in(core, lambda b, y_s, y_r: 3 * total_variation(y_r))
+    r = measure(core, batch, gt_r, draws=2, lam=1.0)["real"]
+    assert r["tv"] == pytest.approx(1, abs=1e-6)
+    assert r["param_share_at_lambda"] == pytest.approx(3 * r["tv_param_ratio"], rel=1e-5)

@@ -58,11 +58,15 @@ def per_image_cosines(a: torch.Tensor, b: torch.Tensor) -> list[float]:
 
 
 def _directions(y: torch.Tensor, x: torch.Tensor, gt: torch.Tensor, eps: float) -> dict[str, torch.Tensor]:
-    """Gradients (in the descent convention) of moving y toward each reference."""
+    """Gradients (in the descent convention) of moving y toward each reference, and of the
+    tv-prior control's penalty."""
+    from noiseda.adapt.tv_prior import total_variation
+
     with torch.enable_grad():
         leaf = y.detach().requires_grad_(True)
         (oracle,) = torch.autograd.grad(charbonnier(leaf, gt, eps), leaf)
-    return {"truth": oracle, "smooth": y - gaussian_blur(y), "input": y - x}
+        (tv,) = torch.autograd.grad(total_variation(leaf, eps), leaf)
+    return {"truth": oracle, "smooth": y - gaussian_blur(y), "input": y - x, "tv": tv}
 
 
 def _branch_reading(mean_g: torch.Tensor, draws: list[torch.Tensor], y: torch.Tensor, x: torch.Tensor,
@@ -109,8 +113,8 @@ def measure(core, batch: dict[str, torch.Tensor], real_gt: torch.Tensor, draws: 
             real = _branch_reading(mean_g[n:], [g[n:] for g in grads], y[n:], x_r, real_gt, eps)
             # Parameter space: J^T g through one branch at a time (linear in g, so the draw mean
             # of the parameter gradients is J^T of the mean output gradient).
-            oracle = torch.cat([_directions(y[:n], x_s, batch["syn_gt"], eps)["truth"],
-                                _directions(y[n:], x_r, real_gt, eps)["truth"]])
+            d_s, d_r = _directions(y[:n], x_s, batch["syn_gt"], eps), _directions(y[n:], x_r, real_gt, eps)
+            oracle = torch.cat([d_s["truth"], d_r["truth"]])
 
             def through(g: torch.Tensor, part: slice) -> torch.Tensor:
                 mask = torch.zeros_like(g)
@@ -123,12 +127,17 @@ def measure(core, batch: dict[str, torch.Tensor], real_gt: torch.Tensor, draws: 
                 reading["param_truth"] = cosine(g_noise, g_oracle)
                 reading["param_ratio"] = float(g_noise.double().norm() / g_oracle.double().norm().clamp_min(1e-30))
                 reading["param_share_at_lambda"] = lam * reading["param_ratio"]
+            # The tv-prior control's pull on the real branch, per unit of its weight: the weight
+            # at which it matches noise-da's strength is param_share_at_lambda / tv_param_ratio.
+            g_tv = through(torch.cat([torch.zeros_like(d_s["tv"]), d_r["tv"]]), slice(n, 2 * n))
+            g_oracle = through(oracle, slice(n, 2 * n))
+            real["tv_param_ratio"] = float(g_tv.double().norm() / g_oracle.double().norm().clamp_min(1e-30))
     finally:
         core.train(was_training)
     return {"draws": draws, "images": n, "lambda": lam, "synthetic": syn, "real": real}
 
 
-SUMMARY_KEYS = ("truth", "smooth", "input", "snr", "param_truth", "param_share_at_lambda")
+SUMMARY_KEYS = ("truth", "smooth", "input", "tv", "snr", "param_truth", "param_share_at_lambda")
 
 
 def log_values(reading: dict) -> dict[str, float]:
@@ -285,6 +294,7 @@ def summarize(rows: list[dict]) -> list[dict]:
                 entry[f"{branch}_{key}"] = sum(values) / len(values)
                 ci = t_interval(values) if len(values) > 1 else None
                 entry[f"{branch}_{key}_ci"] = list(ci) if ci else None
+        entry["real_tv_param_ratio"] = sum(r["real"]["tv_param_ratio"] for r in rs) / len(rs)
         out.append(entry)
     return out
 
@@ -294,13 +304,15 @@ def _csv(rows: list[dict]) -> str:
     import io
 
     fields = ["run", "seed", "step", "lambda_at_step", "pairs"] + [
-        f"{b}_{k}" for b in ("real", "synthetic") for k in SUMMARY_KEYS + ("truth_per_draw", "norm_ratio")]
+        f"{b}_{k}" for b in ("real", "synthetic") for k in SUMMARY_KEYS + ("truth_per_draw", "norm_ratio")] + [
+        "real_tv_param_ratio"]
     buf = io.StringIO(newline="")
     w = csv.DictWriter(buf, fieldnames=fields)
     w.writeheader()
     for r in rows:
         w.writerow({**{k: r[k] for k in fields[:5]},
-                    **{f"{b}_{k}": r[b][k] for b in ("real", "synthetic") for k in SUMMARY_KEYS + ("truth_per_draw", "norm_ratio")}})
+                    **{f"{b}_{k}": r[b][k] for b in ("real", "synthetic") for k in SUMMARY_KEYS + ("truth_per_draw", "norm_ratio")},
+                    "real_tv_param_ratio": r["real"]["tv_param_ratio"]})
     return buf.getvalue()
 
 
