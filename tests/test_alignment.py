@@ -116,6 +116,10 @@ def test_probe_gradient_reads_every_checkpoint_of_a_run(dataset, tmp_path, capsy
     assert (out / "gradient.png").stat().st_size > 0
     assert len((out / "gradient.csv").read_text().splitlines()) == 5
     assert "real branch cosine with the truth" in capsys.readouterr().out
+    assert main(["probe-gradient", "--run", str(run), "--pairs", str(pairs), "--steps", "6", "--t-range", "1", "100",
+                 "--images", "2", "--draws", "2", "--out", str(out), "--no-progress"]) == 0
+    res = json.loads((out / "gradient.json").read_text())
+    assert [(r["step"], r["t_range"]) for r in res["rows"]] == [(6, [1, 100])]
 
 
 def test_probe_gradient_refuses_runs_without_a_noise_loss(dataset, tmp_path, capsys):

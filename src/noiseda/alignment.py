@@ -210,9 +210,10 @@ def _run_checkpoints(run, steps: str):
 
 
 def probe_gradient(runs, pairs: dict[str, str], out, steps: str = "all", images: int = 8, draws: int = 32,
-                   seed: int = 0, progress: bool = True) -> dict:
+                   seed: int = 0, t_range: Optional[list[int]] = None, progress: bool = True) -> dict:
     """Readings for every (run, checkpoint, pairs set); writes gradient.json, gradient.csv and
-    gradient.png into ``out``."""
+    gradient.png into ``out``. ``t_range``: draw the diffusion timesteps from this range
+    instead of the run's method.t_range (which noise levels carry the signal?)."""
     import json
     from pathlib import Path
 
@@ -241,7 +242,7 @@ def probe_gradient(runs, pairs: dict[str, str], out, steps: str = "all", images:
     for run in map(Path, runs):  # check every run before the first measurement
         if not (run / "config.yaml").is_file():
             raise NoisedaError(f"--run {run}: not a run folder (no config.yaml)")
-        cfg = load_config(str(run / "config.yaml"))
+        cfg = load_config(str(run / "config.yaml"), [f"method.t_range=[{t_range[0]},{t_range[1]}]"] if t_range else [])
         if cfg.method.name not in ("noise-da", "noise-da-ex"):
             raise NoisedaError(f"--run {run}: a {cfg.method.name} run has no noise loss (give noise-da runs)")
         plan.append((run, cfg, _run_checkpoints(run, steps)))
@@ -266,7 +267,7 @@ def probe_gradient(runs, pairs: dict[str, str], out, steps: str = "all", images:
                 batch = dict(base, real=to_model_range(x.to(device), vr))
                 reading = measure(core, batch, to_model_range(y.to(device), vr), draws, seed)
                 rows.append({"run": str(run), "seed": cfg.train.seed, "step": step, "lambda_at_step": lam,
-                             "pairs": name, **reading})
+                             "t_range": list(cfg.method.t_range), "pairs": name, **reading})
                 bar.update(1)
     bar.close()
     out.mkdir(parents=True, exist_ok=True)

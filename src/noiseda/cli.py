@@ -82,7 +82,7 @@ def cmd_probe_gradient(args) -> int:
     from noiseda.evaluate import parse_named
 
     res = probe_gradient(args.run, parse_named(args.pairs, "--pairs", "FOLDER"), args.out, args.steps, args.images, args.draws,
-                         args.seed, progress=not args.no_progress)
+                         args.seed, args.t_range, progress=not args.no_progress)
     for line in reading_text(res["summary"]):
         print(line)
     extra = "" if res["figure"] else " (no gradient.png: matplotlib is missing)"
@@ -462,6 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
     pg.add_argument("--draws", type=int, default=32,
                     help="draws of noise level, noise, coins and dropout averaged per reading (default 32)")
     pg.add_argument("--seed", type=int, default=0, help="seed of the crops and draws (default 0)")
+    pg.add_argument("--t-range", type=int, nargs=2, metavar=("LO", "HI"),
+                    help="draw diffusion timesteps from [LO, HI] instead of the run's method.t_range")
     pg.add_argument("--out", required=True, help="folder for gradient.json, gradient.csv, gradient.png")
     pg.add_argument("--no-progress", action="store_true", help="no progress bar")
     pg.set_defaults(fn=cmd_probe_gradient)
