@@ -44,6 +44,7 @@ def test_a_noise_loss_that_is_the_oracle_loss_has_cosine_one(core):
     r = measure(core, batch, gt_r, draws=3)
     for branch in ("real", "synthetic"):
         assert r[branch]["truth"] == pytest.approx(1, abs=1e-6)
+        assert r[branch]["truth_dc"] == pytest.approx(1, abs=1e-6) and r[branch]["truth_ac"] == pytest.approx(1, abs=1e-6)
         assert all(c == pytest.approx(1, abs=1e-6) for c in r[branch]["truth_per_image"])
         assert r[branch]["param_truth"] == pytest.approx(1, abs=1e-6)
         assert r[branch]["snr"] == pytest.approx(1, abs=1e-6)  # no randomness: every draw agrees
@@ -74,6 +75,17 @@ def test_the_control_directions_name_what_the_signal_does(core):
     # Pull them toward the degraded input: keeping the degradation.
     _stand_in(core, lambda b, y_s, y_r: 0.5 * ((y_r - b["real"]) ** 2).sum())
     assert measure(core, batch, gt_r, draws=2)["real"]["input"] == pytest.approx(1, abs=1e-6)
+
+
+def test_a_pull_on_the_mean_colour_only_is_dc_not_ac(core):
+    batch, gt_r = _batch()
+    # Match only each image's mean colour to the truth's: aligned in DC, unrelated in AC.
+    mean = lambda t: t.mean(dim=(-2, -1))  # noqa: E731
+    _stand_in(core, lambda b, y_s, y_r: ((mean(y_r) - mean(gt_r)) ** 2).sum())
+    r = measure(core, batch, gt_r, draws=2)["real"]
+    # A constant per image and channel has no AC part at all; its DC agrees with the oracle's
+    # (Charbonnier's DC is the mean sign of y - gt, not the mean of y - gt, so not exactly 1).
+    assert abs(r["truth_ac"]) < 1e-6 and r["truth_dc"] > 0.5
 
 
 def test_random_draws_lower_the_snr(core):

@@ -76,6 +76,11 @@ def _branch_reading(mean_g: torch.Tensor, draws: list[torch.Tensor], y: torch.Te
     for name, d in dirs.items():
         out[name] = cosine(mean_g, d)  # pooled over the images
         out[f"{name}_per_image"] = per_image_cosines(mean_g, d)
+    # The truth cosine split into each image's mean colour (DC) and the rest (AC): a restorer's
+    # parameters see DC through its biases, so it can dominate the parameter-space cosine.
+    dc = lambda t: t.mean(dim=(-2, -1), keepdim=True)  # noqa: E731
+    out["truth_dc"] = cosine(dc(mean_g), dc(dirs["truth"]))
+    out["truth_ac"] = cosine(mean_g - dc(mean_g), dirs["truth"] - dc(dirs["truth"]))
     out["truth_per_draw"] = sum(cosine(g, dirs["truth"]) for g in draws) / len(draws)
     out["snr"] = float(mean_g.double().norm() / (sum(g.double().norm() for g in draws) / len(draws)))
     out["norm_ratio"] = float(mean_g.double().norm() / dirs["truth"].double().norm().clamp_min(1e-30))
@@ -137,7 +142,8 @@ def measure(core, batch: dict[str, torch.Tensor], real_gt: torch.Tensor, draws: 
     return {"draws": draws, "images": n, "lambda": lam, "synthetic": syn, "real": real}
 
 
-SUMMARY_KEYS = ("truth", "smooth", "input", "tv", "snr", "param_truth", "param_share_at_lambda")
+SUMMARY_KEYS = ("truth", "truth_dc", "truth_ac", "smooth", "input", "tv", "snr", "param_truth",
+                "param_share_at_lambda")
 
 
 def log_values(reading: dict) -> dict[str, float]:
