@@ -279,6 +279,8 @@ def test_gap_closed_on_constructed_results():
     assert "gap_closed" not in summary["table"]["o"]["t"]["ema"]["psnr"]
     md = summary_markdown(summary, sweep)
     assert "t gap closed [95% CI]" in md and "| +0.50 [+0.50, +0.50] |" in md and "1 (oracle)" in md
+    sweep.test_sets, sweep.oracle_test_sets = {"t": "x", "u": "y"}, ["t"]
+    assert sweep.gap_sets() == ["t"]  # no column for a test set outside the oracle's domain
 
 
 def test_the_oracle_must_be_a_variant(tmp_path, dataset, real_env):
@@ -287,3 +289,9 @@ def test_the_oracle_must_be_a_variant(tmp_path, dataset, real_env):
     with pytest.raises(NoisedaError, match="oracle 'vanilla' must be a variant other than the reference"):
         load_sweep(_sweep_file(tmp_path, dataset, oracle="vanilla"))
     assert load_sweep(_sweep_file(tmp_path, dataset, oracle="noise-da")).oracle == "noise-da"
+    only = load_sweep(_sweep_file(tmp_path, dataset, oracle="noise-da", oracle_test_sets=["again"]))
+    assert only.gap_sets() == ["again"]
+    with pytest.raises(NoisedaError, match="'oracle_test_sets' must list test sets"):
+        load_sweep(_sweep_file(tmp_path, dataset, oracle="noise-da", oracle_test_sets=["nope"]))
+    with pytest.raises(NoisedaError, match="'oracle_test_sets' needs an 'oracle'"):
+        load_sweep(_sweep_file(tmp_path, dataset, oracle_test_sets=["val"]))

@@ -68,9 +68,9 @@ def variant_table(summary: dict, sweep: Sweep, weights: str, paper_head: str, pa
     its 95% t-interval, and the paper's numbers (``paper``: variant -> text)."""
     tests, info = list(sweep.test_sets), info or {}
     ref = summary["reference"]
-    oracle = sweep.oracle
+    gap_sets = sweep.gap_sets()
     head = ["variant", *info, "seeds", *[f"{t} PSNR" for t in tests], *[f"{t} diff to {ref} [95% CI]" for t in tests],
-            *[f"{t} gap closed [95% CI]" for t in tests if oracle], paper_head]
+            *[f"{t} gap closed [95% CI]" for t in gap_sets], paper_head]
     lines = [f"**{weights.upper()} weights**: PSNR mean +- sd over seeds; difference to `{ref}` paired by seed",
              "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for variant, per_test in summary["table"].items():
@@ -88,7 +88,7 @@ def variant_table(summary: dict, sweep: Sweep, weights: str, paper_head: str, pa
             else:
                 lo, hi = d["ci95_t"]
                 diffs.append(f"{d['mean']:+.2f} [{lo:+.2f}, {hi:+.2f}]")
-        gaps = [gap_cell(per_test[t][weights]["psnr"], variant, ref, oracle) for t in tests] if oracle else []
+        gaps = [gap_cell(per_test[t][weights]["psnr"], variant, ref, sweep.oracle) for t in gap_sets]
         lines.append("| " + " | ".join(cells + diffs + gaps + [paper.get(variant, "-")]) + " |")
     return "\n".join(lines) + "\n"
 

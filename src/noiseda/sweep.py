@@ -39,7 +39,8 @@ import yaml
 from noiseda.errors import NoisedaError
 from noiseda.stats import bootstrap_interval, ratio_interval, t_interval
 
-SWEEP_KEYS = {"config", "set", "seeds", "reference", "oracle", "eval_every", "test_sets", "variants"}
+SWEEP_KEYS = {"config", "set", "seeds", "reference", "oracle", "oracle_test_sets", "eval_every", "test_sets",
+              "variants"}
 METRICS = ("psnr", "ssim")
 WEIGHTS = ("ema", "raw")
 _VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
@@ -57,11 +58,21 @@ class Sweep:
     # A variant trained on the real domain's own pairs (the upper bound): tables gain "gap
     # closed", (variant - reference) / (oracle - reference).
     oracle: Optional[str] = None
+    # The test sets of the oracle's own domain (an oracle of one domain bounds nothing on
+    # another); None: every test set.
+    oracle_test_sets: Optional[list[str]] = None
+
+    def gap_sets(self) -> list[str]:
+        """The test sets that get a "gap closed" column."""
+        if not self.oracle:
+            return []
+        return [t for t in self.test_sets if self.oracle_test_sets is None or t in self.oracle_test_sets]
 
     def as_file(self) -> dict:
         """The sweep as a file would state it, variables expanded (saved beside the runs)."""
         return {"config": self.config, "set": self.overrides, "seeds": self.seeds, "reference": self.reference,
                 **({"oracle": self.oracle} if self.oracle else {}),
+                **({"oracle_test_sets": self.oracle_test_sets} if self.oracle_test_sets is not None else {}),
                 "eval_every": self.eval_every, "test_sets": self.test_sets, "variants": self.variants}
 
 
@@ -127,6 +138,7 @@ def load_sweep(path: str | Path, extra_overrides: list[str] = (), seeds: Optiona
     oracle = data.get("oracle")
     if oracle is not None and (oracle not in variants or oracle == reference):
         raise NoisedaError(f"sweep file {path}: oracle {oracle!r} must be a variant other than the reference")
+    oracle_sets = data.get("oracle_test_sets")
     every = data.get("eval_every", 0)
     if not isinstance(every, int) or isinstance(every, bool) or every < 0:
         raise NoisedaError(f"sweep file {path}: 'eval_every' must be an integer >= 0 (0: at the end only)")
@@ -145,7 +157,18 @@ def load_sweep(path: str | Path, extra_overrides: list[str] = (), seeds: Optiona
         test_sets={str(k): _expand(v, f"test_sets.{k}") for k, v in tests.items()},
         variants={str(k): _str_list(v, f"variants.{k}") for k, v in variants.items()},
         oracle=oracle,
+        oracle_test_sets=_oracle_sets(oracle_sets, oracle, tests, path),
     )
+
+
+def _oracle_sets(value, oracle, tests: dict, path) -> Optional[list[str]]:
+    if value is None:
+        return None
+    if not oracle:
+        raise NoisedaError(f"sweep file {path}: 'oracle_test_sets' needs an 'oracle'")
+    if not isinstance(value, list) or not value or any(v not in tests for v in value):
+        raise NoisedaError(f"sweep file {path}: 'oracle_test_sets' must list test sets of 'test_sets', got {value!r}")
+    return [str(v) for v in value]
 
 
 def run_config(sweep: Sweep, variant: str, seed: int, threads: int = 0):
@@ -333,7 +356,7 @@ def _gap_closed(results, sweep: Sweep, variant: str, test: str, weights: str, me
     """(variant - reference) / (oracle - reference) over the seeds all three share, with the
     ratio's delta-method t-interval; None without an oracle (or for the oracle itself)."""
     oracle, ref = sweep.oracle, sweep.reference
-    if not oracle or variant == oracle:
+    if not oracle or variant == oracle or test not in sweep.gap_sets():
         return None
     seeds = [s for s in seeds if (oracle, s) in results]
     if not seeds:
@@ -369,13 +392,13 @@ def summary_markdown(summary: dict, sweep: Sweep, metric: str = "psnr") -> str:
         head = ["variant", "seeds"]
         for test in sweep.test_sets:
             head += [f"{test} {metric.upper()}", f"{test} diff [95% CI t] (bootstrap)"]
-            if sweep.oracle:
+            if test in sweep.gap_sets():
                 head.append(f"{test} gap closed [95% CI]")
         lines += [f"**{weights.upper()} weights**, {metric.upper()}: mean +- sd over seeds; paired difference "
                   f"to `{summary['reference']}`", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         cells = ["noisy input", "-"]
         for test in sweep.test_sets:
-            cells += [f"{summary['input'][test][metric]:.{digits}f}", ""] + ([""] if sweep.oracle else [])
+            cells += [f"{summary['input'][test][metric]:.{digits}f}", ""] + ([""] if test in sweep.gap_sets() else [])
         lines.append("| " + " | ".join(cells) + " |")
         for variant, per_test in summary["table"].items():
             first = per_test[next(iter(per_test))][weights][metric]
@@ -390,7 +413,7 @@ def summary_markdown(summary: dict, sweep: Sweep, metric: str = "psnr") -> str:
                 else:
                     cells.append(f"{d['mean']:+.{digits}f} {_ci(d['ci95_t'], digits)} ({_ci(d['ci95_bootstrap'], digits)[1:-1]})"
                                  if d["ci95_t"] else f"{d['mean']:+.{digits}f}")
-                if sweep.oracle:
+                if test in sweep.gap_sets():
                     cells.append(gap_cell(e, variant, summary["reference"], sweep.oracle))
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
