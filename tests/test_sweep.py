@@ -191,15 +191,17 @@ def test_summary_fields_on_constructed_results():
 
 
 def test_a_second_sweep_in_the_same_folder_is_refused(tmp_path, dataset, real_env):
-    from noiseda.sweep import _lock
+    from test_folder_lock import Holder
+
+    from noiseda.sweep import SWEEP_LOCK
 
     out = tmp_path / "out"
-    held = _lock(out)
+    holder = Holder(out, SWEEP_LOCK)  # another real process holds the sweep folder
     try:
-        with pytest.raises(NoisedaError, match="another noiseda sweep is running"):
+        with pytest.raises(NoisedaError, match=rf"in use by another noiseda process \(PID {holder.proc.pid}\); wait for that sweep"):
             run_sweep(load_sweep(_sweep_file(tmp_path, dataset)), out, progress=False)
     finally:
-        held.close()
+        holder.release()
     assert not (out / "runs").exists()  # nothing trained
 
 

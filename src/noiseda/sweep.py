@@ -37,12 +37,14 @@ from typing import Optional
 import yaml
 
 from noiseda.errors import NoisedaError
+from noiseda.folder_lock import folder_lock
 from noiseda.stats import bootstrap_interval, ratio_interval, t_interval
 
 SWEEP_KEYS = {"config", "set", "seeds", "reference", "oracle", "oracle_test_sets", "eval_every", "test_sets",
               "variants"}
 METRICS = ("psnr", "ssim")
 WEIGHTS = ("ema", "raw")
+SWEEP_LOCK = "sweep.lock"
 _VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
 
 
@@ -532,33 +534,15 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _lock(out: Path):
-    """One sweep process per folder: two would train the same unfinished runs at once. The lock
-    is an flock, so a killed sweep leaves nothing stale behind."""
-    try:
-        import fcntl
-    except ImportError:  # not on a POSIX system: no lock
-        return None
-    out.mkdir(parents=True, exist_ok=True)
-    handle = open(out / "sweep.lock", "w")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        raise NoisedaError(f"another noiseda sweep is running in {out}; wait for it, or use another --out") from None
-    return handle
-
-
 def run_sweep(sweep: Sweep, out: str | Path, jobs: int = 1, progress: bool = True,
               summary_only: bool = False) -> dict:
     out = Path(out)
     done, todo = plan(sweep, out)
-    lock = _lock(out) if todo and not summary_only else None
-    try:
+    if not todo or summary_only:
         return _run_planned(sweep, out, done, todo, jobs, progress, summary_only)
-    finally:
-        if lock is not None:
-            lock.close()
+    # One sweep per folder: two would train the same unfinished runs at once.
+    with folder_lock(out, SWEEP_LOCK, hint="wait for that sweep, or use another --out"):
+        return _run_planned(sweep, out, done, todo, jobs, progress, summary_only)
 
 
 def _run_planned(sweep: Sweep, out: Path, done: list, todo: list, jobs: int, progress: bool,

@@ -30,6 +30,7 @@ from noiseda.data.datasets import StepBatches, derive_seed
 from noiseda.data.setup import build_samples, device_degradation, load_validation
 from noiseda.ema import EMA
 from noiseda.errors import NoisedaError, TrainingInterrupted
+from noiseda.folder_lock import folder_lock
 from noiseda.infer import from_model_range, restore_tensor, to_model_range
 from noiseda.metrics import psnr, ssim
 from noiseda.monitor import ShortcutMonitor
@@ -228,9 +229,22 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
     ``evaluator(step, {"ema": net, "raw": net})``, called on the main process at every
     validation step, returns further scalars to log (the sweep runner's curves on its test
     sets, for both weights); it must not draw from torch's global random stream."""
+    run_dir = Path(run_dir)
+    # Checked before any data is loaded (a wrong folder fails in a second, not after decoding)
+    # and before the lock file is written into the folder.
+    if run_dir.exists() and not run_dir.is_dir():
+        raise NoisedaError(f"output folder {run_dir} is a file; choose another --out")
+    _check_run_dir(run_dir, cfg)
+    if os.environ.get("RANK", "0") != "0":  # one process of a multi-process run: rank 0 holds the folder
+        return _train(cfg, run_dir, resume, progress, evaluator, overwrite)
+    with folder_lock(run_dir):
+        return _train(cfg, run_dir, resume, progress, evaluator, overwrite)
+
+
+def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool,
+           evaluator: Optional[Callable[[int, dict], dict]], overwrite: bool) -> dict:
     from tqdm import tqdm
 
-    run_dir = Path(run_dir)
     t = cfg.train
     if t.threads:
         torch.set_num_threads(t.threads)
@@ -240,8 +254,6 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
     main = accelerator.is_main_process
     rank, world = accelerator.process_index, accelerator.num_processes
 
-    # Checked before any data is loaded: a wrong folder fails in a second, not after decoding.
-    _check_run_dir(run_dir, cfg)
     checkpoints = _prepare_run_dir(run_dir, resume, overwrite)
 
     torch.manual_seed(t.seed)  # initial weights depend on the seed only
