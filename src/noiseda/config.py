@@ -245,8 +245,37 @@ def config_to_dict(cfg: Config) -> dict:
     return dataclasses.asdict(cfg)
 
 
+# Fields that name files or folders. A run's config.yaml stores them absolute, so that a resume,
+# a probe or a report works from any working directory.
+PATH_FIELDS = {"data": ("clean", "pairs_input", "pairs_target", "real", "reference", "pairs", "val_pairs"),
+               "train": ("init",)}
+
+
+def absolute_paths(cfg_dict: dict) -> dict:
+    """A copy of a config dict with every path field absolute (dataset specs keep their prefix)."""
+    import copy
+    import os
+
+    from noiseda.data.adapters import split_spec
+
+    def absolute(spec: str) -> str:
+        adapter, path = split_spec(spec)
+        path = os.path.abspath(os.path.expanduser(path))
+        return f"{adapter}:{path}" if adapter else path
+
+    out = copy.deepcopy(cfg_dict)
+    for section, keys in PATH_FIELDS.items():
+        for key in keys:
+            value = out.get(section, {}).get(key)
+            if isinstance(value, list):
+                out[section][key] = [absolute(v) for v in value]
+            elif value:
+                out[section][key] = absolute(value)
+    return out
+
+
 def save_config(cfg: Config, path: Path) -> None:
-    path.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    path.write_text(yaml.safe_dump(absolute_paths(config_to_dict(cfg)), sort_keys=False))
 
 
 def validate(cfg: Config) -> None:

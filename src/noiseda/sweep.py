@@ -190,8 +190,11 @@ def run_dir(out: Path, variant: str, seed: int) -> Path:
 
 
 def _comparable(cfg_dict: dict) -> dict:
-    """What must match for a finished run to count as this sweep's run (threads may differ)."""
-    d = json.loads(json.dumps(cfg_dict))
+    """What must match for a finished run to count as this sweep's run (threads may differ;
+    paths are compared absolute, as runs store them)."""
+    from noiseda.config import absolute_paths
+
+    d = absolute_paths(cfg_dict)
     d["train"].pop("threads", None)
     return d
 

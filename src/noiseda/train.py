@@ -36,6 +36,7 @@ from noiseda.metrics import psnr, ssim
 from noiseda.monitor import ShortcutMonitor
 from noiseda.nets import build_net
 from noiseda.report import write_report
+from noiseda.resume import apply_learning_rates, resume_changes
 from noiseda.step import StepRunner, make_optimizer, resolve_channels_last, resolve_precision, speed_up
 
 
@@ -155,6 +156,18 @@ def _prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> list[Path]
     return []
 
 
+def _newest_loadable(run_dir: Path, checkpoints: list[Path]) -> tuple[dict, list[str]]:
+    """The newest checkpoint that loads, and why the newer ones did not (a file truncated by a
+    full disk or a copy): one bad checkpoint costs its steps, not the run."""
+    problems = []
+    for path in reversed(checkpoints):
+        try:
+            return load_checkpoint(path), problems
+        except NoisedaError as exc:
+            problems.append(str(exc))
+    raise NoisedaError(f"--resume: no checkpoint in {run_dir} can be loaded ({problems[0]})")
+
+
 class _StopSignals:
     """SIGINT (Ctrl-C) or SIGTERM during training: finish the step, save a checkpoint, stop.
     A second signal, more than GRACE seconds later, stops at once (launchers such as torchrun
@@ -259,6 +272,8 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool,
     torch.manual_seed(t.seed)  # initial weights depend on the seed only
     restorer = build_net(cfg.net.name, zero_init_last=cfg.net.zero_init_last, **net_kwargs(cfg))
     method = build_method(cfg, restorer)
+    # A resume's -c/--set: applied (and named in the log) or refused, before any data is loaded.
+    changes = resume_changes(run_dir / "config.yaml", cfg, hasattr(method, "diffusion")) if resume else []
     if t.init and not resume:  # after the method's own nets: they start as in a run without init
         init_restorer(restorer, t.init, net_spec(cfg))
     # data.cache=disk: one process per machine decodes; memory: the first checks that all fit.
@@ -277,9 +292,9 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool,
     optimizer = make_optimizer(params, t.lr, t.adam_betas, t.adam_eps)
     ema = EMA(restorer, t.ema_decay, t.ema_warmup)
     start, best, nonfinite_total = 0, None, 0
-    ckpt = None
+    ckpt, unreadable = None, []
     if resume:
-        ckpt = load_checkpoint(checkpoints[-1])
+        ckpt, unreadable = _newest_loadable(run_dir, checkpoints)
         method.load_state_dict(ckpt["model"])
         st = ckpt["state"]
         ema.load_state_dict(ckpt["ema"], st["ema_updates"])
@@ -291,6 +306,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool,
     method, optimizer = accelerator.prepare(method, optimizer)
     if ckpt is not None:
         optimizer.load_state_dict(ckpt["optimizer"])
+        apply_learning_rates(optimizer, cfg)  # the config's rates, not those saved with the state
         if accelerator.scaler is not None and ckpt["state"].get("grad_scaler"):
             accelerator.scaler.load_state_dict(ckpt["state"]["grad_scaler"])
     core = accelerator.unwrap_model(method)
@@ -352,6 +368,10 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool,
 
     step = start
     if main and start:
+        for problem in unreadable:
+            bar.write(f"note: {problem}; using the checkpoint before it")
+        for key, old, new in changes:
+            bar.write(f"resume: {key} changed from {old!r} to {new!r}")
         bar.write(f"resuming {run_dir} from step {start} of {t.steps}")
     with _StopSignals(world) as stop:
         for step, batch in enumerate(batches, start=start + 1):
