@@ -41,6 +41,10 @@ def plot_curves(records: list[dict], path: Path) -> bool:
     for ax, (key, label) in zip(axes[0], panels):
         steps, values = _series(records, key)
         ax.plot(steps, values, marker="o" if len(steps) < 20 else None, markersize=3)
+        base = next((r["val/input_psnr"] for r in records if "val/input_psnr" in r), None)
+        if key == "val/psnr" and base is not None:
+            ax.axhline(base, color="grey", linestyle="--", linewidth=1, label="degraded input")
+            ax.legend(fontsize=8)
         ax.set_title(label, fontsize=10)
         ax.set_xlabel("step")
     save_figure(fig, path, dpi=100)
@@ -117,6 +121,13 @@ def write_report(run_dir: Path, summary: dict | None = None, net=None, val_image
         lines += ["", "| validation | step | PSNR (dB) | SSIM |", "|---|---|---|---|",
                   f"| best | {best['step']} | {best['val/psnr']:.2f} | {best.get('val/ssim', float('nan')):.4f} |",
                   f"| last | {vals[-1]['step']} | {vals[-1]['val/psnr']:.2f} | {vals[-1].get('val/ssim', float('nan')):.4f} |"]
+        last = vals[-1]
+        if "val/input_psnr" in last:
+            lines.append(f"| degraded input | | {last['val/input_psnr']:.2f} | {last['val/input_ssim']:.4f} |")
+            if last["val/psnr"] < last["val/input_psnr"]:
+                lines += ["", f"**The restorer scores below the degraded inputs at the last validation "
+                          f"({last['val/psnr']:.2f} vs {last['val/input_psnr']:.2f} dB): training made these "
+                          "images worse.**"]
     else:
         lines += ["", "No validation pairs were given (data.val_pairs), so there are no validation scores."]
     if has_curves:

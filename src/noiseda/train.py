@@ -67,6 +67,13 @@ def validate_restorer(net, images, value_range, y_channel: bool, device) -> dict
     return {"val/psnr": sum(ps) / len(ps), "val/ssim": sum(ss) / len(ss)}
 
 
+def input_scores(images, y_channel: bool) -> dict[str, float]:
+    """The degraded inputs' own scores against their targets: the baseline a restorer must beat."""
+    ps = [psnr(x, y, y_channel) for _, x, y in images]
+    ss = [ssim(x, y, y_channel) for _, x, y in images]
+    return {"val/input_psnr": sum(ps) / len(ps), "val/input_ssim": sum(ss) / len(ss)}
+
+
 def _check_run_dir(run_dir: Path, cfg: Config) -> None:
     """The run folder must not be, or hold, a data folder: runs never write among the inputs."""
     d = cfg.data
@@ -366,6 +373,10 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool,
             to_image=lambda v: from_model_range(v.float(), value_range).clamp(0, 1).cpu(),
             folder=run_dir / "monitor", real_pairs=val_images)
 
+    # The degraded inputs' scores go beside every validation score; one note if the restorer
+    # stays below them once training has settled.
+    val_input = input_scores(val_images, cfg.task == "derain") if main and val_images else {}
+    warned_below_input = False
     step = start
     if main and start:
         for problem in unreadable:
@@ -427,6 +438,13 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool,
                     extra = {}
                     if val_images:
                         extra = validate_restorer(ema.net, val_images, value_range, cfg.task == "derain", accelerator.device)
+                        extra.update(val_input)
+                        settled = step >= max(t.steps // 10, cfg.method.diffusion_warmup_steps + ramp if uses_lambda else 0)
+                        if settled and not warned_below_input and extra["val/psnr"] < val_input["val/input_psnr"]:
+                            warned_below_input = True
+                            bar.write(f"note: at step {step} the restorer (EMA) scores {extra['val/psnr']:.2f} dB on "
+                                      f"the validation pairs, below their degraded inputs ({val_input['val/input_psnr']:.2f}"
+                                      " dB): training is making these images worse")
                         if best is None or extra["val/psnr"] > best["val/psnr"]:
                             best = {"step": step, **extra}
                             export_restorer(run_dir / "best", ema.state_dict(), net_spec(cfg, step=step, weights="ema", **extra))
