@@ -123,17 +123,32 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_restore(args) -> int:
-    from noiseda.restore import restore_paths
+    from noiseda.restore import RestoreInterrupted, restore_paths
 
-    done, failed = restore_paths(
-        args.weights, args.input, args.output, _device(args.device), args.tile,
-        args.skip_existing, args.format, progress=not args.no_progress, precision=args.precision,
-        compile=args.compile,
-    )
-    for path, err in failed:
+    if args.overwrite and args.skip_existing:
+        raise_error("--overwrite replaces existing outputs and --skip-existing keeps them: pass one of them")
+    try:
+        outcome = restore_paths(
+            args.weights, args.input, args.output, _device(args.device), args.tile,
+            args.overwrite, args.format, progress=not args.no_progress, precision=args.precision,
+            compile=args.compile,
+        )
+    except RestoreInterrupted as stop:
+        done = stop.outcome.restored + stop.outcome.kept
+        print(f"noiseda: interrupted with {done} of {stop.total} image(s) in {args.output}; run the same "
+              "command again to restore the rest (finished outputs are kept)", file=sys.stderr)
+        return 130
+    for path, err in outcome.failed:
         print(f"noiseda: failed: {err}", file=sys.stderr)
-    print(f"restored {done} image(s) into {args.output}" + (f"; {len(failed)} failed" if failed else ""))
-    return 1 if failed else 0
+    if outcome.skipped:
+        listed = "; ".join(f"{path} ({why})" for path, why in outcome.skipped)
+        print(f"noiseda: skipped {len(outcome.skipped)} file(s) that are not images to restore: {listed}",
+              file=sys.stderr)
+    msg = f"restored {outcome.restored} image(s) into {args.output}"
+    if outcome.kept:
+        msg += f"; kept {outcome.kept} existing output(s) (--overwrite replaces them)"
+    print(msg + (f"; {len(outcome.failed)} failed" if outcome.failed else ""))
+    return 1 if outcome.failed else 0
 
 
 def cmd_sweep(args) -> int:
@@ -380,7 +395,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--input", required=True, nargs="+", help="files, folders (recursive) or glob patterns")
     r.add_argument("--output", required=True, help="output folder (input tree is mirrored)")
     r.add_argument("--format", help="output format (png, tif, jpg, ...); default: same as input")
-    r.add_argument("--skip-existing", action="store_true", help="skip images whose output exists")
+    r.add_argument("--overwrite", action="store_true",
+                   help="replace outputs that exist (default: keep them, so a rerun restores only what is missing)")
+    r.add_argument("--skip-existing", action="store_true",
+                   help="keep outputs that exist (the default; for scripts that pass it)")
     r.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
     r.add_argument("--tile", type=_tile, default="auto",
                    help="tile size in pixels, 0 for whole images, auto (default: from free GPU memory; 512 on CPUs)")

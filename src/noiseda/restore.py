@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -16,31 +19,68 @@ from noiseda.errors import NoisedaError
 from noiseda.infer import for_inference, restore_safely
 
 
-def plan_outputs(inputs: Sequence[str], output: str, suffix: Optional[str] = None) -> list[tuple[Path, Path]]:
-    """(input file, output file) for every image; refuses any output that is an input."""
+@dataclass
+class Plan:
+    jobs: list[tuple[Path, Path]]  # (input image, output file)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # files in the inputs that are not restored, and why
+
+
+def _unsupported(f: Path) -> Optional[str]:
+    """Why a file found in an input folder is not restored (None: it is an image to restore)."""
+    if f.is_symlink() and not f.exists():
+        return "broken link"
+    if not f.is_file():
+        return None  # a folder: its files are listed themselves
+    if is_image(f):
+        return None
+    return f"not a supported image ({f.suffix.lower() or 'no suffix'})"
+
+
+def _not_in_output(files: list[Path], root: Path, out_abs: Path) -> list[Path]:
+    """An output folder inside the input folder `root` holds earlier outputs, not inputs."""
+    root = root.absolute()
+    if out_abs == root:
+        raise NoisedaError(f"--output {out_abs} is the input folder: restoring would overwrite an input image; "
+                           "choose another --output")
+    if not out_abs.is_relative_to(root):
+        return files
+    return [f for f in files if not f.absolute().is_relative_to(out_abs)]
+
+
+def plan_outputs(inputs: Sequence[str], output: str, suffix: Optional[str] = None) -> Plan:
+    """(input file, output file) for every image, and the files left out with their reason;
+    refuses any output that is an input. An output folder inside an input folder is not input."""
     out_root = Path(output).expanduser()
-    jobs: list[tuple[Path, Path]] = []
+    out_abs = out_root.absolute()
+    plan = Plan([])
     for spec in inputs:
         p = Path(spec).expanduser()
         if any(ch in spec for ch in "*?["):
-            files = [Path(m) for m in sorted(glob.glob(spec, recursive=True)) if is_image(Path(m))]
-            jobs += [(f, out_root / f.name) for f in files]
+            files = [Path(m) for m in sorted(glob.glob(spec, recursive=True))]
+            fixed = re.split(r"[*?[]", spec)[0]  # "photos/img*.jpg" -> "photos/img": the folder is photos/
+            root = Path(fixed).expanduser() if fixed.endswith(("/", os.sep)) else Path(fixed or "x").expanduser().parent
+            if root.absolute() != out_abs:  # the same folder: names are checked one by one below
+                files = _not_in_output(files, root, out_abs)
+            plan.skipped += [(f, why) for f in files if (why := _unsupported(f))]
+            plan.jobs += [(f, out_root / f.name) for f in files if f.is_file() and is_image(f)]
         elif p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.is_file() and is_image(f) and not f.name.startswith("."))
-            jobs += [(f, out_root / f.relative_to(p)) for f in files]
+            files = _not_in_output(sorted(f for f in p.rglob("*") if not f.name.startswith(".")), p, out_abs)
+            plan.skipped += [(f, why) for f in files if (why := _unsupported(f))]
+            plan.jobs += [(f, out_root / f.relative_to(p)) for f in files if f.is_file() and is_image(f)]
         elif p.is_file():
-            jobs.append((p, out_root / p.name))
+            plan.jobs.append((p, out_root / p.name))
         else:
             raise NoisedaError(f"input not found: {spec}")
-    if not jobs:
+    if not plan.jobs:
         raise NoisedaError(f"no images found in {', '.join(inputs)}")
     if suffix:
-        jobs = [(i, o.with_suffix(suffix if suffix.startswith(".") else f".{suffix}")) for i, o in jobs]
-    sources = {i.resolve() for i, _ in jobs}
-    for _, o in jobs:
+        ext = suffix if suffix.startswith(".") else f".{suffix}"
+        plan.jobs = [(i, o.with_suffix(ext)) for i, o in plan.jobs]
+    sources = {i.resolve() for i, _ in plan.jobs}
+    for _, o in plan.jobs:
         if o.resolve() in sources:
             raise NoisedaError(f"output {o} would overwrite an input image; choose another --output")
-    return jobs
+    return plan
 
 
 def check_output_folder(output: str) -> None:
@@ -62,7 +102,15 @@ def restore_picture(net, spec: dict, pic: Picture, device, tile: Optional[int]) 
     pixels = out.permute(1, 2, 0).numpy()
     if pic.pixels.shape[2] == 1:  # gray in, gray out
         pixels = pixels.mean(axis=2, keepdims=True)
-    return Picture(pixels.astype(np.float32, copy=False), pic.alpha, pic.bit_depth)
+    return dataclasses.replace(pic, pixels=pixels.astype(np.float32, copy=False))  # metadata kept
+
+
+@dataclass
+class Outcome:
+    restored: int = 0
+    failed: list[tuple[Path, str]] = field(default_factory=list)  # (input, why): the batch went on
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # files in the inputs not restored
+    kept: int = 0  # outputs that existed and were left alone (no --overwrite)
 
 
 def restore_paths(
@@ -71,16 +119,19 @@ def restore_paths(
     output: str,
     device: str = "cpu",
     tile: Optional[int] = 512,
-    skip_existing: bool = False,
+    overwrite: bool = False,
     suffix: Optional[str] = None,
     progress: bool = True,
     precision: str = "auto",
     compile: bool = False,
-) -> tuple[int, list[tuple[Path, str]]]:
-    """Returns (number restored, [(file, error)]) ; errors do not stop the batch."""
+) -> Outcome:
+    """Restore every image; one failure never stops the batch. Outputs that exist are kept
+    unless ``overwrite`` (so rerunning an interrupted batch restores only what is missing).
+    Ctrl-C stops after the current image (outputs are written whole or not at all) and raises
+    KeyboardInterrupt with the counts so far in ``outcome``."""
     from tqdm import tqdm
 
-    jobs = plan_outputs(inputs, output, suffix)
+    plan = plan_outputs(inputs, output, suffix)
     check_output_folder(output)
     net, spec = load_restorer(weights, device)
     net = for_inference(net, device, precision, compile)
@@ -88,18 +139,31 @@ def restore_paths(
         Path(output).expanduser().mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise NoisedaError(f"--output {output}: cannot create it ({exc.strerror or exc})") from None
-    done, failed = 0, []
+    outcome = Outcome(skipped=plan.skipped)
     with torch.inference_mode():
         resolved = getattr(net, "precision", "no")  # what auto resolved to
         numerics = "fp32" if resolved == "no" else resolved
-        for src, dst in tqdm(jobs, disable=not progress, desc=f"restore ({numerics})", unit="img"):
-            if skip_existing and dst.exists():
+        for src, dst in tqdm(plan.jobs, disable=not progress, desc=f"restore ({numerics})", unit="img"):
+            if dst.exists() and not overwrite:
+                outcome.kept += 1
                 continue
             try:
-                write_image(dst, restore_picture(net, spec, read_image(src), device, tile))
-                done += 1
+                pic = read_image(src)
+                if pic.frames > 1:
+                    raise NoisedaError(f"{src}: an animated image ({pic.frames} frames); noiseda restores "
+                                       "still images: extract its frames first")
+                write_image(dst, restore_picture(net, spec, pic, device, tile))
+                outcome.restored += 1
             except NoisedaError as exc:
-                failed.append((src, str(exc)))
+                outcome.failed.append((src, str(exc)))
             except OSError as exc:  # a full disk, a folder made read-only meanwhile: say so, go on
-                failed.append((src, f"cannot write {dst}: {exc.strerror or exc}"))
-    return done, failed
+                outcome.failed.append((src, f"cannot write {dst}: {exc.strerror or exc}"))
+            except KeyboardInterrupt:
+                raise RestoreInterrupted(outcome, len(plan.jobs)) from None
+    return outcome
+
+
+class RestoreInterrupted(KeyboardInterrupt):
+    def __init__(self, outcome: Outcome, total: int):
+        super().__init__()
+        self.outcome, self.total = outcome, total

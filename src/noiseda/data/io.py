@@ -9,8 +9,11 @@ those go through pypng; TIFF goes through tifffile).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
+import struct
+import zlib
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +34,11 @@ class Picture:
     pixels: np.ndarray  # float32 HxWxC in [0, 1], C in {1, 3}
     alpha: Optional[np.ndarray] = None  # float32 HxW in [0, 1]
     bit_depth: int = 8
+    # A photo's metadata, written back with the restored pixels: EXIF (its orientation reset to
+    # 1 where the pixels were turned upright on reading) and the ICC colour profile.
+    exif: Optional[bytes] = None
+    icc: Optional[bytes] = None
+    frames: int = 1  # an animated image's frame count (the pixels hold the first frame)
 
     @property
     def rgb(self) -> np.ndarray:
@@ -117,24 +125,49 @@ def _read_tiff(path: Path) -> Picture:
     raise ValueError(f"unsupported TIFF sample type {arr.dtype}")
 
 
+ORIENTATION = 0x0112  # the EXIF tag that says how to turn the stored pixels upright
+
+
+def _metadata(im: Image.Image, upright: bool) -> dict:
+    """EXIF, ICC profile and frame count of an opened image (nothing decoded). ``upright``: the
+    pixels were turned as the EXIF orientation says, so the written EXIF must say 1."""
+    exif = Image.Exif()  # a copy: the image's own must keep its orientation until it is applied
+    if len(im.getexif()):
+        exif.load(im.getexif().tobytes())
+    if upright and ORIENTATION in exif:
+        exif[ORIENTATION] = 1
+    return {"exif": exif.tobytes() if len(exif) else None, "icc": im.info.get("icc_profile") or None,
+            "frames": getattr(im, "n_frames", 1)}
+
+
+def _metadata_of(path: Path) -> dict:
+    """The same for files decoded elsewhere (16-bit PNG, TIFF); their pixels are not turned."""
+    try:
+        with Image.open(path) as im:
+            return _metadata(im, upright=False)
+    except Exception:  # Pillow cannot open every TIFF; the pixels do not depend on it
+        return {}
+
+
 def _read_pillow(path: Path) -> Picture:
     with Image.open(path) as im:
         _check_size(path, im.height, im.width)
         im.load()
+        meta = _metadata(im, upright=True)
         im = ImageOps.exif_transpose(im)
         mode = im.mode
         if mode in ("I;16", "I;16B", "I;16L", "I"):
             arr = np.asarray(im, dtype=np.int64).clip(0, 65535)
-            return Picture(*_split(arr, 65535.0), 16)
+            return Picture(*_split(arr, 65535.0), 16, **meta)
         if mode == "F":
-            return Picture(*_split(np.clip(np.asarray(im), 0, 1), 1.0), 32)
+            return Picture(*_split(np.clip(np.asarray(im), 0, 1), 1.0), 32, **meta)
         if mode == "P":
             im = im.convert("RGBA" if "transparency" in im.info else "RGB")
         elif mode in ("1",):
             im = im.convert("L")
         elif mode not in ("L", "LA", "RGB", "RGBA"):
             im = im.convert("RGB")  # CMYK, YCbCr, LAB, ...
-        return Picture(*_split(np.asarray(im), 255.0), 8)
+        return Picture(*_split(np.asarray(im), 255.0), 8, **meta)
 
 
 def read_image(path: str | Path) -> Picture:
@@ -145,9 +178,9 @@ def read_image(path: str | Path) -> Picture:
     try:
         suffix = path.suffix.lower()
         if suffix in (".tif", ".tiff"):
-            return _read_tiff(path)
+            return dataclasses.replace(_read_tiff(path), **_metadata_of(path))
         if suffix == ".png" and png_bit_depth(path) == 16:
-            return _read_png16(path)
+            return dataclasses.replace(_read_png16(path), **_metadata_of(path))
         return _read_pillow(path)
     except NoisedaError:
         raise
@@ -208,7 +241,7 @@ def encode_image(pic: Picture, suffix: str, jpeg_quality: int = 95) -> bytes:
         import tifffile
 
         colour = ints.ndim == 3 and ints.shape[2] >= 3
-        tifffile.imwrite(buf, ints, photometric="rgb" if colour else "minisblack")
+        tifffile.imwrite(buf, ints, photometric="rgb" if colour else "minisblack", iccprofile=pic.icc)
     elif suffix == ".png" and high:
         import png
 
@@ -216,17 +249,34 @@ def encode_image(pic: Picture, suffix: str, jpeg_quality: int = 95) -> bytes:
         planes = 1 if ints.ndim == 2 else ints.shape[2]
         writer = png.Writer(w, h, greyscale=planes <= 2, alpha=planes in (2, 4), bitdepth=16)
         writer.write(buf, ints.reshape(h, w * planes))
+        return _png_with_metadata(buf.getvalue(), pic)
     else:
         im = Image.fromarray(ints)
+        meta = {k: v for k, v in (("exif", pic.exif), ("icc_profile", pic.icc)) if v}
         if suffix in (".jpg", ".jpeg"):
             im = im.convert("L" if ints.ndim == 2 else "RGB")  # JPEG has no alpha
-            im.save(buf, format="JPEG", quality=jpeg_quality)
+            im.save(buf, format="JPEG", quality=jpeg_quality, **meta)
         else:
             fmt = {".png": "PNG", ".bmp": "BMP", ".webp": "WEBP"}.get(suffix)
             if fmt is None:
                 raise NoisedaError(f"unsupported output format {suffix!r}")
-            im.save(buf, format=fmt)
+            im.save(buf, format=fmt, **(meta if fmt != "BMP" else {}))
     return buf.getvalue()
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _png_with_metadata(encoded: bytes, pic: Picture) -> bytes:
+    """pypng writes no ICC or EXIF chunk: insert them after the header chunk (8-byte signature,
+    then IHDR: 4 length + 4 type + 13 data + 4 CRC bytes), where PNG wants them."""
+    chunks = b""
+    if pic.icc:
+        chunks += _png_chunk(b"iCCP", b"icc\0\0" + zlib.compress(pic.icc))
+    if pic.exif:
+        chunks += _png_chunk(b"eXIf", pic.exif.removeprefix(b"Exif\0\0"))
+    return encoded[:33] + chunks + encoded[33:]
 
 
 def write_image(path: str | Path, pic: Picture, jpeg_quality: int = 95) -> None:
