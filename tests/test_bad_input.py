@@ -237,7 +237,7 @@ def test_first_hour_mistakes(tmp_path, capsys, monkeypatch):
         (["config", "--set", "method.name=noise-daa"], "did you mean 'noise-da'"),
         (["config", "--set", "net.name=unet-x"], "config net.name: unknown restoration net 'unet-x'"),
         (["import-official", str(not_a_checkpoint), "--task", "denoise", "--out", str(tmp_path / "imported")],
-         "not a readable PyTorch checkpoint (KeyError"),
+         "not a readable PyTorch file (corrupt, truncated or another format)"),
         (["train", "-c", "tiny-cpu", "--out", str(tmp_path / "empty-run"), "--resume", "--set",
           f"data.clean={tmp_path / 'no-data'}"], "no complete checkpoint"),  # before looking at any data
     ]

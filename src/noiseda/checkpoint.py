@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,20 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
     return sorted(done, key=lambda p: p.name)
 
 
+def safe_torch_load(path: Path) -> Any:
+    """torch.load(weights_only=True) whose failure is one honest line. Torch's own message for a
+    refused file advises weights_only=False, which is exactly what a user must not do with a file
+    that holds code; a corrupt file reads as refused for code too. Neither is repeated here."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        unsafe = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        if unsafe:
+            raise NoisedaError(f"{path}: refused: it holds a Python object ({unsafe.group(1)}) whose loading "
+                               "could run code; only tensors and plain containers are loaded") from None
+        raise NoisedaError(f"{path}: not a readable PyTorch file (corrupt, truncated or another format)") from None
+
+
 def load_checkpoint(path: Path) -> dict:
     path = Path(path)
     if not (path / MANIFEST).is_file():
@@ -121,12 +136,13 @@ def load_checkpoint(path: Path) -> dict:
             for key in manifest["files"]
             if key.endswith(".safetensors")
         }
-        out["optimizer"] = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
         out["state"] = json.loads((path / "state.json").read_text())
-    except NoisedaError:
-        raise
     except Exception as exc:
         raise NoisedaError(f"cannot load checkpoint {path}: {str(exc).splitlines()[0]}") from None
+    try:
+        out["optimizer"] = safe_torch_load(path / "optimizer.pt")
+    except NoisedaError as exc:
+        raise NoisedaError(f"cannot load checkpoint {path}: {exc}") from None
     return out
 
 

@@ -93,7 +93,11 @@ def cmd_probe_gradient(args) -> int:
 def cmd_evaluate(args) -> int:
     from noiseda.evaluate import compare, evaluate, format_table, parse_named
     from noiseda.lpips import UNAVAILABLE, load_lpips
+    from noiseda.restore import check_output_folder
 
+    for option, folder in (("--out", args.out), ("--save-images", args.save_images)):
+        if folder:  # before scoring anything: a folder it cannot write to fails now, not at the end
+            check_output_folder(folder, option)
     y = True if args.y_channel else (False if args.rgb else None)
     device = _device(args.device)
     lpips_net = None if args.no_lpips else load_lpips(args.lpips_weights, device)

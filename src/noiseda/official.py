@@ -9,14 +9,13 @@ names. Their diffusion net (``denoise_fn.*``) is dropped. Files are read with
 
 from __future__ import annotations
 
-import pickle
 import re
 from pathlib import Path
 
 import torch
 
 from noiseda import __version__
-from noiseda.checkpoint import export_restorer, fit_problems
+from noiseda.checkpoint import export_restorer, fit_problems, safe_torch_load
 from noiseda.errors import NoisedaError
 from noiseda.nets import build_net
 
@@ -58,15 +57,7 @@ def import_official(ckpt: str, task: str, out_dir: str) -> Path:
     out = Path(out_dir)
     if out.resolve() == source.resolve().parent or out.exists() and any(out.iterdir()):
         raise NoisedaError(f"output folder {out} exists and is not empty; choose another --out")
-    try:
-        obj = torch.load(source, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise NoisedaError(f"{source}: refused, not loadable with weights_only=True "
-                           f"(it holds more than tensors and could run code): {str(exc).splitlines()[0]}") from None
-    except Exception as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else ""
-        raise NoisedaError(f"{source}: not a readable PyTorch checkpoint ({exc.__class__.__name__}"
-                           f"{': ' + detail if detail else ''})") from None
+    obj = safe_torch_load(source)
     state = convert_state(_find_state(obj, source))
     first = state.get("down_path.0.0.weight")
     if first is None:

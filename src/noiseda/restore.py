@@ -6,6 +6,7 @@ import dataclasses
 import glob
 import os
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
@@ -83,15 +84,19 @@ def plan_outputs(inputs: Sequence[str], output: str, suffix: Optional[str] = Non
     return plan
 
 
-def check_output_folder(output: str) -> None:
+def check_output_folder(output: str, option: str = "--output") -> None:
     """Refuse, before any work, an --output that cannot become a writable folder: a file, a
-    path through a file, or a place this user cannot write to. Nothing is created here."""
+    path through a file, or a place this user cannot write to. Nothing is left behind here."""
     out = Path(output).expanduser().absolute()
     existing = next(p for p in (out, *out.parents) if p.exists())
     if not existing.is_dir():
-        raise NoisedaError(f"--output {output}: {existing} is a file, not a folder")
+        raise NoisedaError(f"{option} {output}: {existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise NoisedaError(f"--output {output}: no permission to write in {existing}")
+        raise NoisedaError(f"{option} {output}: no permission to write in {existing}")
+    try:  # root passes os.access everywhere; a read-only or virtual file system only shows on trying
+        os.rmdir(tempfile.mkdtemp(prefix=".noiseda-probe-", dir=existing))
+    except OSError as exc:
+        raise NoisedaError(f"{option} {output}: cannot write in {existing} ({exc.strerror or exc})") from None
 
 
 def restore_picture(net, spec: dict, pic: Picture, device, tile: Optional[int]) -> Picture:

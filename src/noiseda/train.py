@@ -306,6 +306,9 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool,
         st = ckpt["state"]
         ema.load_state_dict(ckpt["ema"], st["ema_updates"])
         start, best, nonfinite_total = st["step"], st.get("best"), st.get("nonfinite_total", 0)
+        if start > t.steps:
+            raise NoisedaError(f"{run_dir} is already at step {start}, past train.steps={t.steps}: resume it with "
+                               "more steps, or start a new run in another folder")
     ema.to(accelerator.device)
     channels_last = resolve_channels_last(t.channels_last, accelerator.device)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
