@@ -20,6 +20,9 @@ def test_demo_runs_and_reports(tmp_path, capsys):
     assert f"--weights {out / 'runs' / 'noise-da' / 'final'}" in printed  # what to do next
     # a second call reuses the data and the finished runs
     assert main(["demo", "--out", str(out), "--steps", "2", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["demo", "--out", str(out), "--steps", "1", "--no-progress"]) == 2  # never "resuming from 2 of 1"
+    assert f"{out} holds a demo trained for 2 steps; --steps 1 needs another --out" in capsys.readouterr().err
     # the runs' configs name their data absolutely: `train --resume` works from any folder
     import yaml
 

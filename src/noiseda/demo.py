@@ -118,7 +118,12 @@ def run_demo(out: str | Path = "noiseda-demo", steps: Optional[int] = None, prog
         cfg = load_config("demo", overrides)
         run = out / "runs" / method
         tic = time.perf_counter()
-        resume = bool(list_checkpoints(run))  # a rerun continues (or just reloads) each method
+        done = list_checkpoints(run)
+        resume = bool(done)  # a rerun continues (or just reloads) each method
+        trained = int(done[-1].name.removeprefix("step-")) if done else 0
+        if trained > cfg.train.steps:
+            raise NoisedaError(f"{out} holds a demo trained for {trained} steps; --steps {cfg.train.steps} needs "
+                               f"another --out (or --steps {trained} or more to continue this one)")
         train(cfg, run, resume=resume, overwrite=not resume, progress=progress)
         timings[method] = time.perf_counter() - tic
         results[method] = load_restorer(run / "final")[0]
