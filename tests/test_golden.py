@@ -101,5 +101,7 @@ def test_a_methods_numbers_do_not_move(method, dataset, tmp_path):
 
 
 def test_every_recorded_method_is_still_registered():
-    recorded = [k for k in json.loads(GOLDEN.read_text()) if not k.startswith("_")]
-    assert sorted(recorded) == sorted(METHODS.names())
+    # (a subset: other tests register throwaway methods; a new method without golden numbers
+    # fails the test above)
+    recorded = {k for k in json.loads(GOLDEN.read_text()) if not k.startswith("_")}
+    assert recorded <= set(METHODS.names())
