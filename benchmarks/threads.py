@@ -9,6 +9,8 @@ OMP_WAIT_POLICY=PASSIVE (idle OpenMP threads sleep instead of spinning).
     python benchmarks/threads.py --out benchmarks/results/threads-cpu.json
 
 Run it on an otherwise idle machine: every number is relative to the same run's "alone".
+Since noiseda's command line sets OMP_WAIT_POLICY=PASSIVE unless it is set, the "default" row
+measures that; pass OMP_WAIT_POLICY=ACTIVE in the environment to measure spinning threads.
 """
 
 from __future__ import annotations

@@ -41,3 +41,20 @@ def test_threads_reach_the_run_config_and_bad_values_are_one_line(dataset, tmp_p
         except SystemExit as exc:
             assert exc.code == 2
         assert "--threads: expected a number of threads >= 1, got '0'" in capsys.readouterr().err
+
+
+def test_the_command_line_makes_idle_openmp_threads_sleep_unless_told_otherwise():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    probe = "import noiseda.cli, os; print(os.environ['OMP_WAIT_POLICY'])"
+    for given, expected in ((None, "PASSIVE"), ("ACTIVE", "ACTIVE")):
+        env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+        env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+        if given:
+            env["OMP_WAIT_POLICY"] = given
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
+        assert out.stdout.strip() == expected

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+
+# Idle OpenMP threads sleep instead of spinning. On 2 cores beside one busy process, torch's
+# default threads trained at 0.09x their idle speed with spinning threads and 0.61x with
+# passive ones, which cost 20% when the machine is idle (benchmarks/results/threads-cpu.json).
+# It must be set before torch is imported; a user's own setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 PRECISIONS = ("auto", "no", "bf16", "fp16")
