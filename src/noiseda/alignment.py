@@ -194,7 +194,7 @@ def crops(images: list[tuple[str, torch.Tensor, torch.Tensor]], size: int, count
 
 
 def _run_checkpoints(run, steps: str):
-    from noiseda.checkpoint import list_checkpoints
+    from noiseda.checkpoint import checkpoint_step, list_checkpoints
     from noiseda.errors import NoisedaError
 
     found = list_checkpoints(run)
@@ -204,7 +204,7 @@ def _run_checkpoints(run, steps: str):
         return found
     if steps == "last":
         return found[-1:]
-    by_step = {int(p.name.removeprefix("step-")): p for p in found}
+    by_step = {checkpoint_step(p): p for p in found}
     try:
         wanted = [int(s) for s in steps.split(",")]
     except ValueError:

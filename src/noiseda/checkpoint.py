@@ -125,6 +125,11 @@ def safe_torch_load(path: Path) -> Any:
         raise NoisedaError(f"{path}: not a readable PyTorch file (corrupt, truncated or another format)") from None
 
 
+def checkpoint_step(path: Path) -> int:
+    """The training step a checkpoint folder (``step-00001000``) was saved at."""
+    return int(Path(path).name.removeprefix("step-"))
+
+
 def load_checkpoint(path: Path) -> dict:
     path = Path(path)
     if not (path / MANIFEST).is_file():

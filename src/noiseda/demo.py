@@ -83,7 +83,7 @@ def make_demo_data(root: Path) -> None:
 
 def run_demo(out: str | Path = "noiseda-demo", steps: Optional[int] = None, progress: bool = True,
              threads: int = 0) -> dict:
-    from noiseda.checkpoint import list_checkpoints, load_restorer
+    from noiseda.checkpoint import checkpoint_step, list_checkpoints, load_restorer
     from noiseda.data.datasets import load_pairs, load_tensor
     from noiseda.evaluate import summarize
     from noiseda.infer import restore_tensor
@@ -120,7 +120,7 @@ def run_demo(out: str | Path = "noiseda-demo", steps: Optional[int] = None, prog
         tic = time.perf_counter()
         done = list_checkpoints(run)
         resume = bool(done)  # a rerun continues (or just reloads) each method
-        trained = int(done[-1].name.removeprefix("step-")) if done else 0
+        trained = checkpoint_step(done[-1]) if done else 0
         if trained > cfg.train.steps:
             raise NoisedaError(f"{out} holds a demo trained for {trained} steps; --steps {cfg.train.steps} needs "
                                f"another --out (or --steps {trained} or more to continue this one)")
