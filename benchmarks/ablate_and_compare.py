@@ -25,10 +25,10 @@ from pathlib import Path
 
 from quality import machine  # the same machine record as the other benchmarks
 
-from noiseda.ablate import ablation_sweep, run_ablation
-from noiseda.compare_methods import methods_sweep, run_methods
+from noiseda.experiments.ablate import ablation_sweep, run_ablation
+from noiseda.experiments.compare_methods import methods_sweep, run_methods
 from noiseda.errors import NoisedaError
-from noiseda.sweep import Sweep, run_sweep
+from noiseda.experiments.sweep import Sweep, run_sweep
 
 # compare-methods' name for a run that ablate calls by another name (same resolved config).
 SHARED = {"noise-da": "full"}

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from quality import machine
 
-from noiseda.plots import pyplot, save_figure
-from noiseda.stats import t_interval
+from noiseda.evaluation.plots import pyplot, save_figure
+from noiseda.evaluation.stats import t_interval
 
 KEYS = ("real_truth", "real_smooth", "real_input", "synt_truth", "real_snr")
 LABELS = {"real_truth": "real: toward the truth", "real_smooth": "real: toward its blur",

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from quality import machine  # the same machine record as the other benchmarks
 
-from noiseda.sweep import read_curves
+from noiseda.experiments.sweep import read_curves
 
 
 def run_speed(run: Path) -> dict:

@@ -19,11 +19,12 @@ from pathlib import Path
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from noiseda.adapt import build_method
+from noiseda.methods import build_method
 from noiseda.config import load_config
-from noiseda.ema import EMA
+from noiseda.training.ema import EMA
 from noiseda.nets import build_net
-from noiseda.step import StepRunner, make_optimizer, speed_up
+from noiseda.training.step import StepRunner, make_optimizer
+from noiseda.device import speed_up
 from speed import SETTINGS, SingleDevice, images_batch
 from quality import machine
 

@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from noiseda.stats import t_interval
+from noiseda.evaluation.stats import t_interval
 
 
 def point(runs: dict, variant: str, seed: int, curve: str, step: int) -> float:

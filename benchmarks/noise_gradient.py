@@ -20,14 +20,14 @@ from torch.utils.data import DataLoader
 
 from quality import machine
 
-from noiseda.adapt import build_method
-from noiseda.checkpoint import list_checkpoints, load_checkpoint
+from noiseda.methods import build_method
+from noiseda.training.checkpoint import list_checkpoints, load_checkpoint
 from noiseda.config import config_from_dict
 from noiseda.data.datasets import StepBatches
 from noiseda.data.setup import build_samples
-from noiseda.infer import to_model_range
+from noiseda.inference.tiling import to_model_range
 from noiseda.nets import build_net
-from noiseda.train import net_kwargs
+from noiseda.training.loop import net_kwargs
 
 
 def restorer_grad(method, loss: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from noiseda.stats import t_interval
+from noiseda.evaluation.stats import t_interval
 
 
 def load(path: str) -> dict:

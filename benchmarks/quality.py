@@ -20,11 +20,11 @@ from pathlib import Path
 import torch
 
 from noiseda import __version__
-from noiseda.checkpoint import load_restorer
+from noiseda.training.checkpoint import load_restorer
 from noiseda.config import config_to_dict, load_config
-from noiseda.evaluate import score_pairs, summarize
-from noiseda.infer import for_inference
-from noiseda.train import train
+from noiseda.evaluation.evaluate import score_pairs, summarize
+from noiseda.inference.tiling import for_inference
+from noiseda.training.loop import train
 
 PRESETS = {
     # The small CPU preset the authors' code was measured at: U-Net-T; diffusion base 32, multipliers 1,2,2,2,

@@ -20,14 +20,14 @@ import yaml
 
 from quality import machine
 
-from noiseda.adapt import build_method
-from noiseda.checkpoint import list_checkpoints, load_checkpoint
+from noiseda.methods import build_method
+from noiseda.training.checkpoint import list_checkpoints, load_checkpoint
 from noiseda.config import config_from_dict
 from noiseda.data.setup import build_samples, device_degradation
-from noiseda.infer import to_model_range
-from noiseda.monitor import PROBE_BASE, ShortcutMonitor
+from noiseda.inference.tiling import to_model_range
+from noiseda.methods.noise_da.monitor import PROBE_BASE, ShortcutMonitor
 from noiseda.nets import build_net
-from noiseda.train import net_kwargs
+from noiseda.training.loop import net_kwargs
 
 
 def measure(run: Path, probes: int, images: int) -> dict:

@@ -30,12 +30,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from noiseda.adapt import build_method
+from noiseda.methods import build_method
 from noiseda.config import load_config
-from noiseda.ema import EMA
-from noiseda.infer import for_inference
+from noiseda.training.ema import EMA
+from noiseda.inference.tiling import for_inference
 from noiseda.nets import build_net
-from noiseda.step import StepRunner, make_optimizer, resolve_channels_last, resolve_precision, speed_up
+from noiseda.training.step import StepRunner, make_optimizer
+from noiseda.device import resolve_channels_last, resolve_precision, speed_up
 
 from quality import PRESETS, machine
 

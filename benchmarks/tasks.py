@@ -19,11 +19,11 @@ from pathlib import Path
 
 import torch
 
-from noiseda.checkpoint import load_restorer
+from noiseda.training.checkpoint import load_restorer
 from noiseda.config import config_to_dict, load_config
-from noiseda.evaluate import score_pairs, summarize
-from noiseda.simulate import TASKS, make_split
-from noiseda.train import train
+from noiseda.evaluation.evaluate import score_pairs, summarize
+from noiseda.data.simulate import TASKS, make_split
+from noiseda.training.loop import train
 
 from quality import PRESETS, machine  # same presets and machine record as the denoising benchmark
 
@@ -42,8 +42,8 @@ def levin_pairs(root: Path, out: Path) -> Path:
 def real_sheet(folder: Path, nets: dict, device: str, path: Path, count: int = 6, crop: int = 256) -> None:
     """Centre crops of the first real photos: input | each method (no ground truth exists)."""
     from noiseda.data.datasets import list_images, load_tensor
-    from noiseda.infer import restore_tensor
-    from noiseda.sheet import contact_sheet
+    from noiseda.inference.tiling import restore_tensor
+    from noiseda.evaluation.sheet import contact_sheet
 
     rows = []
     for p in list_images([str(folder)], "real")[:count]:

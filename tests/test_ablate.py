@@ -2,10 +2,10 @@
 
 import pytest
 
-from noiseda.ablate import ABLATIONS, PAPER_TABLE4, ablation_sweep
+from noiseda.experiments.ablate import ABLATIONS, PAPER_TABLE4, ablation_sweep
 from noiseda.cli import main
 from noiseda.errors import NoisedaError
-from noiseda.sweep import run_config
+from noiseda.experiments.sweep import run_config
 
 from conftest import TINY, data_overrides
 

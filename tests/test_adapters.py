@@ -122,7 +122,7 @@ def test_unknown_adapter_and_missing_root(tmp_path):
 
 def test_training_from_adapters(tmp_path):
     from noiseda.config import load_config
-    from noiseda.train import train
+    from noiseda.training.loop import train
 
     from conftest import TINY
 

@@ -8,12 +8,12 @@ import math
 import pytest
 import torch
 
-from noiseda.adapt import build_method
-from noiseda.adapt.base import charbonnier
-from noiseda.alignment import gaussian_blur, measure
+from noiseda.methods import build_method
+from noiseda.methods.base import charbonnier
+from noiseda.methods.noise_da.alignment import gaussian_blur, measure
 from noiseda.cli import main
 from noiseda.nets import build_net
-from noiseda.train import net_kwargs, train
+from noiseda.training.loop import net_kwargs, train
 
 from conftest import tiny_config
 
@@ -145,7 +145,7 @@ def test_probe_gradient_refuses_runs_without_a_noise_loss(dataset, tmp_path, cap
 
 
 def test_the_tv_control_direction_and_its_matched_weight(core):
-    from noiseda.adapt.tv_prior import total_variation
+    from noiseda.methods.tv_prior import total_variation
 
     batch, gt_r = _batch()
     # A noise loss that is 3 x the tv-prior penalty on the real outputs: cosine 1 with the tv

@@ -103,7 +103,7 @@ def test_restore_refuses_to_overwrite_inputs(tmp_path, capsys):
 
 
 def test_restore_reports_a_corrupt_file_and_goes_on(dataset, tmp_path, capsys):
-    from noiseda.train import train
+    from noiseda.training.loop import train
 
     from conftest import tiny_config
 
@@ -136,7 +136,7 @@ def test_run_folder_inside_a_data_folder_is_refused(dataset, tmp_path, capsys):
 
 def test_paired_folder_trains(tmp_path):
     from noiseda.config import load_config
-    from noiseda.train import train
+    from noiseda.training.loop import train
 
     write_images(tmp_path / "p" / "noisy", 2, noise=0.1)
     write_images(tmp_path / "p" / "clean", 2)
@@ -158,12 +158,12 @@ CONFIG_CASES = [
     ("data.patch_size=30", "expected a multiple of 8"),
     ("train.mixed_precision=fp8", "expected auto|no|bf16|fp16"),
     ("data.degrade_on=gpu", "expected loader|device"),
-    ("method.t_range=[5,2000]", "method.t_range: expected [lo, hi]"),
+    ("method.options.t_range=[5,2000]", "method.options.t_range: expected [lo, hi]"),
     ("data.degradation=rain-streak", "did you mean"),
     ("data.degradation=awgn@2", "not in [0, 1]"),
     ("train.lr=-1", "train.lr: expected > 0"),
     ("train.ema_decay=1.5", "expected 0 <= decay < 1"),
-    ("method.condition=both-ways", "expected both|synthetic|real"),
+    ("method.options.condition=both-ways", "expected both|synthetic|real"),
     ("data.value_range=[1,0]", "data.value_range: expected [low, high]"),
     ("net.options.depth_of_field=3", "unexpected keyword argument 'depth_of_field'"),
     ("net.options=[3]", "net.options: expected dict"),
@@ -205,7 +205,7 @@ def _tree(root):
 
 
 def _restorer(folder):
-    from noiseda.checkpoint import export_restorer
+    from noiseda.training.checkpoint import export_restorer
     from noiseda.nets import build_net
 
     spec = {"format": "noiseda-restorer/1", "net": "unet", "kwargs": {"width": 4}, "value_range": [0.0, 1.0],

@@ -8,13 +8,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from noiseda.adapt.base import scale_grad
-from noiseda.adapt.dann import bottleneck_name
-from noiseda.adapt.masked import mask_pixels
-from noiseda.adapt.ne2ne import neighbour_subsample
+from noiseda.methods.base import scale_grad
+from noiseda.methods.dann import bottleneck_name
+from noiseda.methods.masked import mask_pixels
+from noiseda.methods.ne2ne import neighbour_subsample
 from noiseda.cli import main
 from noiseda.nets import build_net
-from noiseda.report import read_metrics
+from noiseda.evaluation.report import read_metrics
 
 from conftest import TINY, data_overrides
 from test_interrupt import _signal_at
@@ -74,7 +74,7 @@ def test_dann_reads_the_bottleneck_of_every_net():
 
 
 def test_unknown_dann_features_are_refused(dataset, tmp_path, capsys):
-    assert main(_argv(dataset, tmp_path / "run", "dann", "method.features=[down_path.9]")) == 2
+    assert main(_argv(dataset, tmp_path / "run", "dann", "method.options.features=[down_path.9]")) == 2
     assert "has no module 'down_path.9'" in capsys.readouterr().err
 
 
@@ -126,8 +126,8 @@ def test_compare_methods_runs_every_method_against_vanilla(dataset, tmp_path, ca
 
 
 def test_pixelda_gives_each_side_of_the_game_only_its_own_gradient(dataset):
-    from noiseda.adapt import build_method
-    from noiseda.adapt.pixelda import frozen, gan_loss
+    from noiseda.methods import build_method
+    from noiseda.methods.pixelda import frozen, gan_loss
     from conftest import tiny_config
 
     cfg = tiny_config(dataset, "method.name=pixelda")
@@ -156,8 +156,8 @@ def test_pixelda_gives_each_side_of_the_game_only_its_own_gradient(dataset):
 
 
 def test_dsn_codes_and_losses(dataset):
-    from noiseda.adapt import build_method
-    from noiseda.adapt.dsn import difference_loss
+    from noiseda.methods import build_method
+    from noiseda.methods.dsn import difference_loss
     from conftest import tiny_config
 
     method = build_method(tiny_config(dataset, "method.name=dsn"), build_net("unet", width=4))
@@ -172,9 +172,9 @@ def test_dsn_codes_and_losses(dataset):
 
 
 def test_compare_methods_puts_the_adversarial_methods_on_dann_schedule_over_the_whole_run():
-    from noiseda.adapt.base import lambda_at
-    from noiseda.compare_methods import methods_sweep
-    from noiseda.sweep import run_config
+    from noiseda.methods.base import lambda_at
+    from noiseda.experiments.compare_methods import methods_sweep
+    from noiseda.experiments.sweep import run_config
 
     sweep = methods_sweep(None, ["train.steps=400"], {"v": "x"}, [0], ["dann", "ne2ne"], adversarial_weight=0.1)
     dann, ne2ne = run_config(sweep, "dann", 0).method, run_config(sweep, "ne2ne", 0).method
@@ -186,8 +186,8 @@ def test_compare_methods_puts_the_adversarial_methods_on_dann_schedule_over_the_
 
 
 def test_c2n_generator_makes_local_noise_and_learns_only_from_the_discriminator(dataset):
-    from noiseda.adapt import build_method
-    from noiseda.adapt.pixelda import frozen, gan_loss
+    from noiseda.methods import build_method
+    from noiseda.methods.pixelda import frozen, gan_loss
     from conftest import tiny_config
 
     method = build_method(tiny_config(dataset, "method.name=c2n"), build_net("unet", width=4))
@@ -215,7 +215,7 @@ def test_c2n_generator_makes_local_noise_and_learns_only_from_the_discriminator(
 
 
 def test_compare_methods_leaves_the_denoising_methods_out_of_other_tasks():
-    from noiseda.compare_methods import methods_sweep
+    from noiseda.experiments.compare_methods import methods_sweep
 
     denoise = methods_sweep(None, ["task=denoise"], {"v": "x"}, [0]).variants
     derain = methods_sweep(None, ["task=derain"], {"v": "x"}, [0]).variants
@@ -224,7 +224,7 @@ def test_compare_methods_leaves_the_denoising_methods_out_of_other_tasks():
 
 
 def test_the_tv_prior_reaches_the_restorer_through_the_real_images_only():
-    from noiseda.adapt.tv_prior import TVPrior, total_variation
+    from noiseda.methods.tv_prior import TVPrior, total_variation
     from noiseda.config import load_config
 
     flat = torch.full((1, 3, 8, 8), 0.5)

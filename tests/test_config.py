@@ -14,7 +14,7 @@ def test_packaged_configs_load():
 
 
 def test_overrides_are_typed():
-    cfg = load_config("tiny-cpu", ["train.steps=12", "train.lr=1e-3", "method.t_range=[5,50]", "data.real=/x"])
+    cfg = load_config("tiny-cpu", ["train.steps=12", "train.lr=1e-3", "method.options.t_range=[5,50]", "data.real=/x"])
     assert cfg.train.steps == 12 and cfg.train.lr == 1e-3
     assert cfg.method.t_range == [5, 50] and cfg.data.real == ["/x"]
 
@@ -25,9 +25,9 @@ def test_overrides_are_typed():
         ("train.stpes=3", "did you mean 'steps'"),
         ("train.steps=abc", "train.steps: expected int"),
         ("train.steps=1.5", "train.steps: expected int"),
-        ("method.channel_shuffle=maybe", "expected bool"),
-        ("method.t_range=[0,1000]", "method.t_range"),
-        ("method.condition=real", "channel_shuffle=false"),
+        ("method.options.channel_shuffle=maybe", "expected bool"),
+        ("method.options.t_range=[0,1000]", "method.options.t_range"),
+        ("method.options.condition=real", "channel_shuffle=false"),
         ("nope.x=1", "unknown config key 'nope'"),
     ],
 )

@@ -33,7 +33,7 @@ def test_same_seed_same_batches_with_any_number_of_workers(tmp_path):
     c = next(iter(DataLoader(ds, batch_sampler=StepBatches(2, 4, steps=3))))
     assert all(torch.equal(c[k], a[2][k]) for k in c)
     other = _samples(tmp_path, seed=1)[0]
-    assert not torch.equal(other["syn_in"], ds[0]["syn_in"])
+    assert not torch.equal(other["synthetic"], ds[0]["synthetic"])
 
 
 def test_ranks_get_disjoint_samples():
@@ -46,15 +46,15 @@ def test_synthetic_pair_is_aligned_and_noise_is_awgn(tmp_path):
     ds = _samples(tmp_path)
     for i in range(20):
         s = ds[i]
-        assert s["syn_in"].shape == s["syn_gt"].shape == s["real"].shape == (3, 16, 16)
-        resid = s["syn_in"] - s["syn_gt"]
+        assert s["synthetic"].shape == s["clean"].shape == s["real"].shape == (3, 16, 16)
+        resid = s["synthetic"] - s["clean"]
         assert resid.std() < 75 / 255 * 1.5  # noise only: same crop, same transform
         assert abs(resid.mean()) < 0.1
 
 
 def test_sigma_is_drawn_per_sample_within_range(tmp_path):
     ds = _samples(tmp_path)
-    stds = torch.tensor([(ds[i]["syn_in"] - ds[i]["syn_gt"]).std().item() for i in range(60)])
+    stds = torch.tensor([(ds[i]["synthetic"] - ds[i]["clean"]).std().item() for i in range(60)])
     assert stds.max() < 80 / 255 and stds.min() < 20 / 255 and stds.max() > 50 / 255
 
 

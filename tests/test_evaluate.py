@@ -6,8 +6,8 @@ import sys
 import pytest
 
 from noiseda.cli import main
-from noiseda.lpips import find_weights
-from noiseda.train import train
+from noiseda.evaluation.lpips import find_weights
+from noiseda.training.loop import train
 
 from conftest import tiny_config, write_images
 

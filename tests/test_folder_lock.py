@@ -14,13 +14,13 @@ import pytest
 
 from noiseda.cli import main
 from noiseda.errors import NoisedaError
-from noiseda.folder_lock import RUN_LOCK, folder_lock
+from noiseda.training.folder_lock import RUN_LOCK, folder_lock
 
 from conftest import TINY, data_overrides
 
 HOLDER = """
 import sys
-from noiseda.folder_lock import folder_lock
+from noiseda.training.folder_lock import folder_lock
 with folder_lock(sys.argv[1], sys.argv[2]):
     print("held", flush=True)
     sys.stdin.read()  # until the test closes our stdin

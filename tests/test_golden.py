@@ -20,10 +20,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from noiseda.adapt import METHODS
-from noiseda.checkpoint import list_checkpoints
-from noiseda.report import read_metrics
-from noiseda.train import train
+from noiseda.methods import METHODS
+from noiseda.training.checkpoint import list_checkpoints
+from noiseda.evaluation.report import read_metrics
+from noiseda.training.loop import train
 
 from conftest import tiny_config
 

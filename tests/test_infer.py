@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from noiseda.infer import restore_tensor
+from noiseda.inference.tiling import restore_tensor
 
 
 class SmallConv(nn.Module):
@@ -44,7 +44,7 @@ def test_value_range_is_applied():
 
 
 def test_auto_tile_on_cpu_and_restore_safely_accepts_it():
-    from noiseda.infer import choose_tile, restore_safely
+    from noiseda.inference.tiling import choose_tile, restore_safely
 
     net = SmallConv().eval()
     assert choose_tile(net, "cpu") == 512

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 from noiseda.cli import main
-from noiseda.metrics import psnr
-from noiseda.train import input_scores
+from noiseda.evaluation.metrics import psnr
+from noiseda.training.loop import input_scores
 
 from conftest import TINY, data_overrides
 

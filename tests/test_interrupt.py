@@ -9,8 +9,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import noiseda.train
-from noiseda.checkpoint import list_checkpoints
+import noiseda.training.loop
+from noiseda.training.checkpoint import list_checkpoints
 from noiseda.cli import main
 
 from conftest import TINY, data_overrides
@@ -25,7 +25,7 @@ def _argv(dataset, out, *extra):
 
 def _signal_at(monkeypatch, step: int, signum: int):
     """Send ``signum`` to this process right after training step ``step`` (the handler runs there)."""
-    real = noiseda.train.StepRunner
+    real = noiseda.training.loop.StepRunner
 
     class Signalling(real):
         calls = 0
@@ -37,7 +37,7 @@ def _signal_at(monkeypatch, step: int, signum: int):
                 os.kill(os.getpid(), signum)
             return out
 
-    monkeypatch.setattr(noiseda.train, "StepRunner", Signalling)
+    monkeypatch.setattr(noiseda.training.loop, "StepRunner", Signalling)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -109,10 +109,10 @@ def test_resume_hides_tensorboard_events_after_the_checkpoint(dataset, tmp_path)
 
 
 def test_a_second_signal_stops_at_once_but_not_a_forwarded_copy(monkeypatch):
-    from noiseda.train import _StopSignals
+    from noiseda.training.loop import _StopSignals
 
     clock = [100.0]
-    monkeypatch.setattr("noiseda.train.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("noiseda.training.loop.time.monotonic", lambda: clock[0])
     with _StopSignals() as stop:
         os.kill(os.getpid(), signal.SIGINT)
         assert stop.name == "SIGINT"

@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from noiseda.checkpoint import list_checkpoints, load_checkpoint
+from noiseda.training.checkpoint import list_checkpoints, load_checkpoint
 
 from conftest import TINY, data_overrides
 

@@ -8,7 +8,7 @@ import torch
 from skimage import data
 
 from noiseda.errors import NoisedaError
-from noiseda.lpips import ENV, LPIPS, find_weights, load_lpips, lpips
+from noiseda.evaluation.lpips import ENV, LPIPS, find_weights, load_lpips, lpips
 
 HAVE_WEIGHTS = find_weights() is not None
 FROZEN_NOISY, FROZEN_BLURRED = 0.10059, 0.37817

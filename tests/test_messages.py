@@ -9,7 +9,7 @@ import os
 
 import torch
 
-from noiseda.checkpoint import list_checkpoints
+from noiseda.training.checkpoint import list_checkpoints
 from noiseda.cli import main
 
 from conftest import TINY, data_overrides, write_images
@@ -61,7 +61,7 @@ def test_a_resume_to_fewer_steps_than_done_is_refused(dataset, tmp_path, capsys)
 
 
 def test_evaluate_into_a_folder_it_cannot_write_fails_before_scoring(dataset, tmp_path, capsys):
-    from noiseda.train import train
+    from noiseda.training.loop import train
 
     from conftest import tiny_config
 

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from noiseda.adapt import build_method, lambda_at
-from noiseda.adapt.noise_da import swap_slots
+from noiseda.methods import build_method, lambda_at
+from noiseda.methods.noise_da.method import swap_slots
 from noiseda.nets import build_net
 
 from conftest import tiny_config
@@ -67,7 +67,7 @@ def test_channel_shuffle_and_residual_swap_negatives(dataset):
 
 
 def test_hinge_is_one_hinge_on_batch_means(dataset):
-    m = _method(dataset, "method.margin=0.1")
+    m = _method(dataset, "method.options.margin=0.1")
     out = m(_batch(), 0.5)
     assert out["hinge"].item() == pytest.approx(max(0.0, out["mse_pos"].item() - out["mse_neg"].item() + 0.1), abs=1e-6)
     assert out["noise"].item() == pytest.approx((out["mse_pos"].item() + out["hinge"].item()) / 2, rel=1e-6)
@@ -76,7 +76,7 @@ def test_hinge_is_one_hinge_on_batch_means(dataset):
 
 @pytest.mark.parametrize("mode", ["synthetic", "real"])
 def test_single_domain_conditions(dataset, mode):
-    m = _method(dataset, f"method.condition={mode}", "method.channel_shuffle=false", "method.residual_swap=false")
+    m = _method(dataset, f"method.options.condition={mode}", "method.options.channel_shuffle=false", "method.options.residual_swap=false")
     m.diffusion = Recorder()
     b = _batch()
     out = m(b, 0.1)
@@ -124,7 +124,7 @@ def test_noise_levels_stay_in_the_t_range(dataset, t_range):
 
 def test_schedule_matches_the_reference():
     from noiseda.config import DiffusionConfig
-    from noiseda.diffusion import GammaSchedule
+    from noiseda.methods.noise_da.diffusion import GammaSchedule
 
     gammas = GammaSchedule(DiffusionConfig()).gammas
     assert gammas[0].item() == pytest.approx(1 - 1e-6)
@@ -150,7 +150,7 @@ def test_vanilla_has_no_diffusion_net(dataset):
 
 def test_paper_size_diffusion_net():
     from noiseda.config import DiffusionConfig
-    from noiseda.diffusion import NoisePredictor
+    from noiseda.methods.noise_da.diffusion import NoisePredictor
 
     net = NoisePredictor(DiffusionConfig())
     n = sum(p.numel() for p in net.parameters())
@@ -191,7 +191,7 @@ def _grads(m, batch, lam, seed=0):
 def test_diffusion_warmup_keeps_the_restorers_gradient_and_trains_the_diffusion_net_at_full_weight(dataset):
     batch = _batch()
     ref = _method(dataset, "diffusion.dropout=0")
-    warm = _method(dataset, "diffusion.dropout=0", "method.diffusion_warmup_steps=5", "method.lambda_weight=0.2")
+    warm = _method(dataset, "diffusion.dropout=0", "method.options.diffusion_warmup_steps=5", "method.lambda_weight=0.2")
     warm.load_state_dict(ref.state_dict())
     r_ref, d_ref = _grads(ref, batch, 0.05)
     r_warm, d_warm = _grads(warm, batch, 0.05)
@@ -212,9 +212,9 @@ def test_diffusion_warmup_keeps_the_restorers_gradient_and_trains_the_diffusion_
 
 
 def test_lambda_ramp_starts_after_the_warmup(dataset):
-    from noiseda.train import method_lambda
+    from noiseda.training.loop import method_lambda
 
-    cfg = tiny_config(dataset, "method.diffusion_warmup_steps=10")
+    cfg = tiny_config(dataset, "method.options.diffusion_warmup_steps=10")
     assert [method_lambda(cfg, s, 4) for s in (1, 10)] == [0.0, 0.0]
     assert method_lambda(cfg, 12, 4) == lambda_at(2, cfg.method.lambda_weight, cfg.method.lambda_slope, 4)
     plain = tiny_config(dataset)

@@ -2,7 +2,7 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from noiseda.metrics import psnr, rgb_to_y, ssim
+from noiseda.evaluation.metrics import psnr, rgb_to_y, ssim
 
 
 def _pair(seed=0, shape=(3, 40, 50)):

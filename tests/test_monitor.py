@@ -4,13 +4,13 @@ warns when the diffusion net ignores the real condition."""
 import torch
 from safetensors.torch import load_file
 
-from noiseda.adapt import build_method
+from noiseda.methods import build_method
 from noiseda.data.setup import build_samples
-from noiseda.infer import to_model_range
-from noiseda.monitor import ShortcutMonitor
+from noiseda.inference.tiling import to_model_range
+from noiseda.methods.noise_da.monitor import ShortcutMonitor
 from noiseda.nets import build_net
-from noiseda.report import read_metrics
-from noiseda.train import train
+from noiseda.evaluation.report import read_metrics
+from noiseda.training.loop import train
 
 from conftest import tiny_config
 
@@ -66,7 +66,7 @@ def test_probes_are_repeatable(dataset, tmp_path):
 def test_training_warns_once_lambda_has_ramped_and_the_real_slot_is_ignored(dataset, tmp_path, monkeypatch, capsys):
     """Through train(): a diffusion net whose loss does not see the real slot, with the default
     lambda slope (whose ramp ends at 0.987 of lambda_weight, not 1)."""
-    from noiseda.adapt.noise_da import NoiseDA
+    from noiseda.methods.noise_da.method import NoiseDA
 
     def ignoring(self, batch, gamma, eps):
         return {"mse": 0.5, "mse_real_raw": 0.5, "mse_syn_raw": 2.0, "restored_real": batch["real"]}

@@ -7,7 +7,7 @@ import re
 import pytest
 import torch
 
-from noiseda.checkpoint import load_restorer
+from noiseda.training.checkpoint import load_restorer
 from noiseda.cli import main
 from noiseda.nets import build_net
 
@@ -68,9 +68,9 @@ def test_wrong_checkpoints_give_one_line_errors(tmp_path, capsys, payload, messa
 
 
 def test_a_checkpoint_whose_optimizer_file_would_run_code_is_refused(dataset, tmp_path):
-    from noiseda.checkpoint import list_checkpoints, load_checkpoint
+    from noiseda.training.checkpoint import list_checkpoints, load_checkpoint
     from noiseda.errors import NoisedaError
-    from noiseda.train import train
+    from noiseda.training.loop import train
 
     from conftest import tiny_config
 

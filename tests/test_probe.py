@@ -5,9 +5,9 @@ import csv
 import torch
 
 from noiseda.cli import main
-from noiseda.diffusion import GammaSchedule
+from noiseda.methods.noise_da.diffusion import GammaSchedule
 from noiseda.config import load_config
-from noiseda.probe import condition_curve
+from noiseda.diagnostics.probe_conditions import condition_curve
 
 from conftest import TINY, data_overrides
 

@@ -22,7 +22,7 @@ from conftest import tiny_config, write_images
 
 @pytest.fixture
 def weights(dataset, tmp_path) -> Path:
-    from noiseda.train import train
+    from noiseda.training.loop import train
 
     train(tiny_config(dataset, "method.name=vanilla"), tmp_path / "run", progress=False)
     return tmp_path / "run" / "final"

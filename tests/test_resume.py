@@ -9,7 +9,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from noiseda.checkpoint import list_checkpoints, load_checkpoint
+from noiseda.training.checkpoint import list_checkpoints, load_checkpoint
 from noiseda.cli import main
 
 from conftest import TINY, data_overrides

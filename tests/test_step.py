@@ -6,11 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from noiseda.diffusion import LowPrecisionGroupNorm
-from noiseda.ema import EMA
-from noiseda.infer import for_inference
+from noiseda.methods.noise_da.diffusion import LowPrecisionGroupNorm
+from noiseda.training.ema import EMA
+from noiseda.inference.tiling import for_inference
 from noiseda.nets import build_net
-from noiseda.step import resolve_channels_last, resolve_precision, speed_up
+from noiseda.device import resolve_channels_last, resolve_precision, speed_up
 
 from test_method import _batch, _method
 
@@ -40,7 +40,7 @@ def test_diffusion_net_uses_low_precision_group_norm_and_our_upsampler_everywher
 
 
 def test_channels_last_applies_to_the_restorer_only_and_changes_no_result(dataset):
-    plain = _method(dataset, "method.residual_swap=false", "method.channel_shuffle=false")
+    plain = _method(dataset, "method.options.residual_swap=false", "method.options.channel_shuffle=false")
     fast = speed_up(copy.deepcopy(plain), channels_last=True, compile=False)
     convs = lambda net: [m.weight for m in net.modules() if isinstance(m, nn.Conv2d)]  # noqa: E731
     assert all(w.is_contiguous(memory_format=torch.channels_last) for w in convs(fast.restorer))
@@ -73,7 +73,7 @@ def test_ema_skips_a_step_marked_not_ok_without_reading_it_on_the_host():
 def test_auto_precision_and_layout_on_cpu(monkeypatch):
     """Training on a CPU: fp32, restorer channels-last. Inference: channels-last, and bf16 only
     where the CPU computes bf16 natively (elsewhere it is emulated, slower than fp32)."""
-    from noiseda import step
+    from noiseda.training import step
 
     cpu = torch.device("cpu")
     for native in (True, False):
@@ -105,7 +105,7 @@ def test_nearest_upsampling_under_compile_equals_interpolate_and_needs_no_scatte
     from torch._functorch.aot_autograd import aot_function
     from torch._inductor.decomposition import select_decomp_table
 
-    from noiseda.diffusion import NearestUpsample2x
+    from noiseda.methods.noise_da.diffusion import NearestUpsample2x
 
     backward_graphs = []
 

@@ -6,7 +6,7 @@ import yaml
 
 from noiseda.cli import main
 from noiseda.errors import NoisedaError
-from noiseda.sweep import (
+from noiseda.experiments.sweep import (
     Sweep, bootstrap_interval, load_sweep, run_sweep, summarize, summary_markdown, t_interval,
 )
 
@@ -65,7 +65,7 @@ def test_sweep_trains_every_variant_and_seed_pairs_them_and_resumes(tmp_path, da
     def no_training(*args, **kwargs):
         raise AssertionError("a finished run was trained again")
 
-    monkeypatch.setattr("noiseda.sweep.train_and_score", no_training)
+    monkeypatch.setattr("noiseda.experiments.sweep.train_and_score", no_training)
     again = run_sweep(sweep, out, progress=False)
     assert again["table"] == summary["table"]
 
@@ -80,7 +80,7 @@ def test_sweep_resumes_an_unfinished_run_and_adds_seeds(tmp_path, dataset, real_
     (run / "scores.json").unlink()
     import shutil
 
-    from noiseda.checkpoint import list_checkpoints
+    from noiseda.training.checkpoint import list_checkpoints
 
     shutil.rmtree(list_checkpoints(run)[-1])
     assert [c.name for c in list_checkpoints(run)] == ["step-00000002"]
@@ -102,7 +102,7 @@ def test_sweep_refuses_a_finished_run_with_another_config(tmp_path, dataset, rea
     cfg = yaml.safe_load(saved.read_text())
     del cfg["train"]["diffusion_lr"]
     saved.write_text(yaml.safe_dump(cfg))
-    from noiseda.sweep import plan
+    from noiseda.experiments.sweep import plan
 
     assert plan(load_sweep(path), out) == ([("vanilla", 0)], [])
     with pytest.raises(NoisedaError, match="another config .*train.lr"):
@@ -193,7 +193,7 @@ def test_summary_fields_on_constructed_results():
 def test_a_second_sweep_in_the_same_folder_is_refused(tmp_path, dataset, real_env):
     from test_folder_lock import Holder
 
-    from noiseda.sweep import SWEEP_LOCK
+    from noiseda.experiments.sweep import SWEEP_LOCK
 
     out = tmp_path / "out"
     holder = Holder(out, SWEEP_LOCK)  # another real process holds the sweep folder
@@ -211,7 +211,7 @@ def test_parallel_sweep_hands_out_one_run_per_free_job_so_ctrl_c_starts_nothing_
     Ctrl-C; so the sweep hands the pool a run only when a job is free."""
     import concurrent.futures as cf
 
-    from noiseda import sweep as sweep_module
+    from noiseda.experiments import sweep as sweep_module
 
     started, calls = [], {"wait": 0, "shutdown": None}
 
@@ -253,7 +253,7 @@ def test_parallel_sweep_hands_out_one_run_per_free_job_so_ctrl_c_starts_nothing_
 
 
 def test_gap_closed_on_constructed_results():
-    from noiseda.stats import ratio_interval
+    from noiseda.evaluation.stats import ratio_interval
 
     # b gains 1, 1, 3 dB over a; the oracle gains 2, 2, 6: b closes exactly half of the gap in every
     # seed, so the ratio is 0.5 and the interval has no width.

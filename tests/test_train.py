@@ -6,13 +6,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from noiseda.adapt import METHODS
-from noiseda.adapt.vanilla import Vanilla
+from noiseda.methods import METHODS
+from noiseda.methods.vanilla import Vanilla
 from noiseda.cli import main
 from noiseda.data.datasets import decoded_cache_dir
 from noiseda.errors import NoisedaError
 from noiseda.nets import build_net
-from noiseda.train import train
+from noiseda.training.loop import train
 
 from conftest import TINY, data_overrides, tiny_config
 
@@ -146,7 +146,7 @@ def test_two_process_data_parallel_on_cpu(dataset, tmp_path):
 def test_a_loader_bound_run_logs_its_wait_and_says_what_to_do(dataset, tmp_path, monkeypatch, capsys, slow_validation):
     import time
 
-    from noiseda import train as train_module
+    from noiseda.training import loop as train_module
     from noiseda.data.datasets import TrainSamples
 
     slow = TrainSamples.__getitem__
@@ -204,7 +204,7 @@ def test_run_report_has_scores_curves_and_samples(dataset, tmp_path, capsys):
 def test_disk_full_during_a_checkpoint_keeps_the_previous_one(dataset, tmp_path, monkeypatch):
     import errno
 
-    import noiseda.checkpoint as ckpt
+    import noiseda.training.checkpoint as ckpt
 
     real_save, calls = ckpt.torch.save, []
 

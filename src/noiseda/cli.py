@@ -71,7 +71,7 @@ def _tile(value: str):
 
 def cmd_train(args) -> int:
     from noiseda.config import load_config
-    from noiseda.train import train
+    from noiseda.training.loop import train
 
     run_dir = Path(args.out) if args.out else None
     config = args.config
@@ -100,8 +100,8 @@ def cmd_train(args) -> int:
 
 
 def cmd_probe_gradient(args) -> int:
-    from noiseda.alignment import probe_gradient, reading_text
-    from noiseda.evaluate import parse_named
+    from noiseda.methods.noise_da.alignment import probe_gradient, reading_text
+    from noiseda.evaluation.evaluate import parse_named
 
     res = probe_gradient(args.run, parse_named(args.pairs, "--pairs", "FOLDER"), args.out, args.steps, args.images, args.draws,
                          args.seed, args.t_range, progress=not args.no_progress)
@@ -113,9 +113,9 @@ def cmd_probe_gradient(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from noiseda.evaluate import compare, evaluate, format_table, parse_named
-    from noiseda.lpips import UNAVAILABLE, load_lpips
-    from noiseda.restore import check_output_folder
+    from noiseda.evaluation.evaluate import compare, evaluate, format_table, parse_named
+    from noiseda.evaluation.lpips import UNAVAILABLE, load_lpips
+    from noiseda.inference.photos import check_output_folder
 
     for option, folder in (("--out", args.out), ("--save-images", args.save_images)):
         if folder:  # before scoring anything: a folder it cannot write to fails now, not at the end
@@ -149,7 +149,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_restore(args) -> int:
-    from noiseda.restore import RestoreInterrupted, restore_paths
+    from noiseda.inference.photos import RestoreInterrupted, restore_paths
 
     if args.overwrite and args.skip_existing:
         raise_error("--overwrite replaces existing outputs and --skip-existing keeps them: pass one of them")
@@ -178,7 +178,7 @@ def cmd_restore(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from noiseda.sweep import load_sweep, run_sweep
+    from noiseda.experiments.sweep import load_sweep, run_sweep
 
     if args.jobs < 1:
         raise_error(f"--jobs: expected >= 1, got {args.jobs}")
@@ -219,7 +219,7 @@ def _run_table_sweep(args, sweep, run, filename: str) -> int:
 
 
 def cmd_ablate(args) -> int:
-    from noiseda.ablate import ablation_sweep, run_ablation
+    from noiseda.experiments.ablate import ablation_sweep, run_ablation
 
     tests = _sweep_command_args(args)
     sweep = ablation_sweep(args.config, args.set or [], tests, args.seeds, args.variants, args.eval_every)
@@ -227,7 +227,7 @@ def cmd_ablate(args) -> int:
 
 
 def cmd_compare_methods(args) -> int:
-    from noiseda.compare_methods import methods_sweep, run_methods
+    from noiseda.experiments.compare_methods import methods_sweep, run_methods
 
     tests = _sweep_command_args(args)
     if not args.adversarial_weight > 0:
@@ -239,7 +239,7 @@ def cmd_compare_methods(args) -> int:
 
 def cmd_probe_conditions(args) -> int:
     from noiseda.config import load_config
-    from noiseda.probe import probe_conditions
+    from noiseda.diagnostics.probe_conditions import probe_conditions
 
     if args.run and (args.config or args.set):
         raise_error("--run takes the run's own config: drop -c and --set")
@@ -254,10 +254,10 @@ def cmd_probe_conditions(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from noiseda.checkpoint import load_restorer
+    from noiseda.training.checkpoint import load_restorer
     from noiseda.config import load_config
     from noiseda.data.setup import load_validation
-    from noiseda.report import write_report
+    from noiseda.evaluation.report import write_report
 
     run = Path(args.run)
     if not (run / "config.yaml").is_file():
@@ -271,7 +271,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_import_official(args) -> int:
-    from noiseda.official import import_official
+    from noiseda.inference.official import import_official
 
     out = import_official(args.checkpoint, args.task, args.out)
     print(f"restorer written to {out} (use it with --weights {out})")
@@ -287,7 +287,7 @@ def cmd_demo(args) -> int:
 
 def cmd_prepare(args) -> int:
     from noiseda.data.datasets import list_images, load_pairs
-    from noiseda.prepare import prepare
+    from noiseda.data.prepare import prepare
 
     if bool(args.input) == bool(args.pairs):
         raise_error("prepare needs either --input (single images) or --pairs (aligned pairs)")
@@ -298,7 +298,7 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_simulate(args) -> int:
-    from noiseda.simulate import make_split
+    from noiseda.data.simulate import make_split
 
     s = make_split(args.task, args.clean, args.out, args.seed)
     print(f"{args.task} split in {args.out}: {len(s['train'])} train-clean ({s['synthetic']} in training), "
@@ -358,7 +358,7 @@ def raise_error(msg: str):
 
 
 def _default_methods() -> list[str]:
-    from noiseda.compare_methods import DEFAULT_METHODS
+    from noiseda.experiments.compare_methods import DEFAULT_METHODS
 
     return DEFAULT_METHODS
 
@@ -511,7 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="draws of noise level, noise, coins and dropout averaged per reading (default 32)")
     pg.add_argument("--seed", type=int, default=0, help="seed of the crops and draws (default 0)")
     pg.add_argument("--t-range", type=int, nargs=2, metavar=("LO", "HI"),
-                    help="draw diffusion timesteps from [LO, HI] instead of the run's method.t_range")
+                    help="draw diffusion timesteps from [LO, HI] instead of the run's method.options.t_range")
     pg.add_argument("--out", required=True, help="folder for gradient.json, gradient.csv, gradient.png")
     pg.add_argument("--no-progress", action="store_true", help="no progress bar")
     pg.set_defaults(fn=cmd_probe_gradient)

@@ -6,16 +6,20 @@ its fully resolved config (``config.yaml``) so that it can be repeated.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-import types
-import typing
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 import yaml
 
+from noiseda.data.adapters import split_spec
 from noiseda.errors import NoisedaError
+from noiseda.methods import METHODS, check_method_config
+from noiseda.nets import NETS
+from noiseda.typed import read_dataclass
 
 PACKAGED_CONFIGS = Path(__file__).parent / "configs"
 
@@ -45,25 +49,23 @@ class DiffusionConfig:
 
 @dataclass
 class MethodConfig:
-    name: str = "noise-da"  # vanilla | noise-da | noise-da-ex | dann | dsn | pixelda | cycada | ne2ne | masked | c2n | oracle | tv-prior
-    t_range: list[int] = field(default_factory=lambda: [1, 999])  # inclusive, 1 <= t <= num_timesteps-1
-    channel_shuffle: bool = True
-    residual_swap: bool = True
-    condition: str = "both"  # both | synthetic | real
+    name: str = "noise-da"  # a registered method (see `noiseda methods`)
+    # lambda: the weight of the method's adaptation term (what it weighs: `noiseda methods`), on a
+    # DANN-style ramp lambda_weight * (2 / (1 + exp(-lambda_slope * p)) - 1) over lambda_ramp_steps
     lambda_weight: float = 0.2
     lambda_slope: float = 5.0
     lambda_ramp_steps: int = 0  # 0: 300 passes over the synthetic set, as in the reference
-    margin: float = 0.1
-    charbonnier_eps: float = 1e-3
-    # Not in the paper: for the first N steps the noise loss trains the diffusion net only (at
-    # weight lambda_weight from step 1); the restorer receives lambda of it, ramped from step N.
-    diffusion_warmup_steps: int = 0
-    # During that warm-up the restorer is not updated at all (no supervised step either): for
-    # adapting a trained restorer (train.init), whose outputs condition the diffusion net as it learns.
-    warmup_freezes_restorer: bool = False
-    features: list[str] = field(default_factory=list)  # dann: restorer modules to align; []: its bottleneck
-    ne2ne_gamma: float = 2.0  # ne2ne: weight of the regulariser
-    mask_ratio: list[float] = field(default_factory=lambda: [0.75, 0.85])  # masked: share of input pixels masked
+    charbonnier_eps: float = 1e-3  # of the supervised loss
+    # the method's own settings (its Options in its file under noiseda/methods; docs/config.md)
+    options: dict = field(default_factory=dict)
+
+
+# Keys of the method section before each method had its own options (config.yaml of earlier
+# runs, --set of earlier commands): moved into method.options where the method has them.
+_FLAT_METHOD_KEYS = {"t_range": "t_range", "channel_shuffle": "channel_shuffle", "residual_swap": "residual_swap",
+                     "condition": "condition", "margin": "margin", "diffusion_warmup_steps": "diffusion_warmup_steps",
+                     "warmup_freezes_restorer": "warmup_freezes_restorer", "features": "features",
+                     "ne2ne_gamma": "gamma", "mask_ratio": "mask_ratio"}
 
 
 @dataclass
@@ -123,74 +125,36 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-
-
-def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """Check ``value`` against the annotation ``tp``; ints are accepted for floats."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(value, inner[0], where)
-    if origin is list:
-        (item,) = typing.get_args(tp)
-        if isinstance(value, (str, int, float)) and item is str:
-            value = [value]  # a single path is a list of one
-        if not isinstance(value, (list, tuple)):
-            raise NoisedaError(f"config {where}: expected a list, got {value!r}")
-        return [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
-    if dataclasses.is_dataclass(tp):
-        return _from_dict(tp, value, where)
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if tp is float and isinstance(value, str):  # YAML reads 1e-4 (no dot) as a string
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    if tp is str and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    if where == "train.mixed_precision" and value is False:  # YAML 1.1 reads a bare `no` as false
-        return "no"
-    if tp is dict and isinstance(value, dict) and not all(isinstance(k, str) for k in value):
-        raise NoisedaError(f"config {where}: expected names as keys, got {value!r}")
-    if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
-        raise NoisedaError(f"config {where}: expected {_type_name(tp)}, got {value!r}")
-    return value
-
-
-def _from_dict(cls: type, data: Any, where: str) -> Any:
-    if not isinstance(data, dict):
-        raise NoisedaError(f"config {where or 'file'}: expected a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in data.items():
-        path = f"{where}.{key}" if where else str(key)
-        if key not in names:
-            import difflib
-
-            close = difflib.get_close_matches(str(key), names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise NoisedaError(f"unknown config key {path!r}{hint}")
-        kwargs[key] = _coerce(value, hints[key], path)
-    return cls(**kwargs)
-
-
 def _upgrade(data: dict) -> dict:
-    """Values written by earlier versions: ``data.cache`` was a bool (true: memory, false: none)."""
-    d = data.get("data") if isinstance(data, dict) else None
+    """Values written by earlier versions (``data.cache`` was a bool: true memory, false none;
+    method options were keys of the method section), and YAML 1.1's bare ``no`` (false) for
+    ``train.mixed_precision``."""
+    if not isinstance(data, dict):
+        return data
+    d, t, m = (data.get(k) for k in ("data", "train", "method"))
     if isinstance(d, dict) and isinstance(d.get("cache"), bool):
         data = {**data, "data": {**d, "cache": "memory" if d["cache"] else "none"}}
+    if isinstance(t, dict) and t.get("mixed_precision") is False:
+        data = {**data, "train": {**t, "mixed_precision": "no"}}
+    if isinstance(m, dict) and _FLAT_METHOD_KEYS.keys() & m.keys():
+        data = {**data, "method": _upgrade_method(m)}
     return data
 
 
+def _upgrade_method(m: dict) -> dict:
+    name = m.get("name", MethodConfig.name)
+    fields = ({f.name for f in dataclasses.fields(METHODS.get(name).Options)}
+              if isinstance(name, str) and name in METHODS else set())
+    options = dict(m.get("options") or {})
+    out = {k: v for k, v in m.items() if k not in _FLAT_METHOD_KEYS}
+    for old, new in _FLAT_METHOD_KEYS.items():
+        if old in m and new in fields:  # another method's option had no effect on this one
+            options.setdefault(new, m[old])
+    return {**out, "options": options}
+
+
 def config_from_dict(data: dict) -> Config:
-    cfg = _from_dict(Config, _upgrade(data or {}), "")
+    cfg = read_dataclass(Config, _upgrade(data or {}), "")
     validate(cfg)
     return cfg
 
@@ -253,11 +217,6 @@ PATH_FIELDS = {"data": ("clean", "pairs_input", "pairs_target", "real", "referen
 
 def absolute_paths(cfg_dict: dict) -> dict:
     """A copy of a config dict with every path field absolute (dataset specs keep their prefix)."""
-    import copy
-    import os
-
-    from noiseda.data.adapters import split_spec
-
     def absolute(spec: str) -> str:
         adapter, path = split_spec(spec)
         path = os.path.abspath(os.path.expanduser(path))
@@ -279,10 +238,8 @@ def save_config(cfg: Config, path: Path) -> None:
 
 
 def validate(cfg: Config) -> None:
-    """Cross-field checks that types alone cannot express."""
-    from noiseda.adapt import METHODS
-    from noiseda.nets import NETS
-
+    """Cross-field checks that types alone cannot express; the method's options are checked by
+    the method (its Options and check_config) and recorded in full."""
     for what, registry, name in (("method.name", METHODS, cfg.method.name), ("net.name", NETS, cfg.net.name)):
         try:
             registry.get(name)
@@ -291,23 +248,8 @@ def validate(cfg: Config) -> None:
     reserved = {"width", "name", "zero_init_last"} & set(cfg.net.options)
     if reserved:
         raise NoisedaError(f"config net.options.{sorted(reserved)[0]}: set it as net.{sorted(reserved)[0]} instead")
-    m, d, t, dif = cfg.method, cfg.data, cfg.train, cfg.diffusion
-    if len(m.mask_ratio) != 2 or not (0 <= m.mask_ratio[0] <= m.mask_ratio[1] < 1):
-        raise NoisedaError(f"config method.mask_ratio: expected [low, high] with 0 <= low <= high < 1, "
-                           f"got {m.mask_ratio}")
-    if m.condition not in ("both", "synthetic", "real"):
-        raise NoisedaError(f"config method.condition: expected both|synthetic|real, got {m.condition!r}")
-    if m.condition != "both" and (m.channel_shuffle or m.residual_swap):
-        raise NoisedaError(
-            "config method.condition="
-            f"{m.condition} fills both slots with one domain: set method.channel_shuffle=false "
-            "and method.residual_swap=false"
-        )
-    if len(m.t_range) != 2 or not (1 <= m.t_range[0] <= m.t_range[1] <= dif.num_timesteps - 1):
-        raise NoisedaError(
-            f"config method.t_range: expected [lo, hi] with 1 <= lo <= hi <= {dif.num_timesteps - 1}, "
-            f"got {m.t_range}"
-        )
+    cfg.method.options = check_method_config(cfg)
+    d, t, dif = cfg.data, cfg.train, cfg.diffusion
     if len(d.value_range) != 2 or d.value_range[0] >= d.value_range[1]:
         raise NoisedaError(f"config data.value_range: expected [low, high], got {d.value_range}")
     if len(d.sigma_range) != 2 or not (0 <= d.sigma_range[0] <= d.sigma_range[1]):
@@ -331,13 +273,5 @@ def validate(cfg: Config) -> None:
         raise NoisedaError(f"config train.lr: expected > 0, got {t.lr}")
     if t.diffusion_lr < 0:
         raise NoisedaError(f"config train.diffusion_lr: expected >= 0 (0: train.lr), got {t.diffusion_lr}")
-    if m.diffusion_warmup_steps < 0:
-        raise NoisedaError(f"config method.diffusion_warmup_steps: expected >= 0, got {m.diffusion_warmup_steps}")
-    if m.diffusion_warmup_steps and m.lambda_weight <= 0:
-        raise NoisedaError("config method.diffusion_warmup_steps needs method.lambda_weight > 0 "
-                           "(the weight the diffusion net learns at)")
-    if m.warmup_freezes_restorer and not m.diffusion_warmup_steps:
-        raise NoisedaError("config method.warmup_freezes_restorer freezes the restorer during the diffusion "
-                           "net's warm-up: set method.diffusion_warmup_steps > 0")
     if dif.base_width % dif.norm_groups:
         raise NoisedaError("config diffusion.base_width must be a multiple of diffusion.norm_groups")

@@ -21,7 +21,7 @@ import torch
 
 from noiseda.config import load_config
 from noiseda.data.io import Picture, write_atomic, write_image
-from noiseda.sheet import contact_sheet
+from noiseda.evaluation.sheet import contact_sheet
 from noiseda.degrade import DEGRADATIONS
 from noiseda.errors import NoisedaError
 
@@ -83,12 +83,12 @@ def make_demo_data(root: Path) -> None:
 
 def run_demo(out: str | Path = "noiseda-demo", steps: Optional[int] = None, progress: bool = True,
              threads: int = 0) -> dict:
-    from noiseda.checkpoint import checkpoint_step, list_checkpoints, load_restorer
+    from noiseda.training.checkpoint import checkpoint_step, list_checkpoints, load_restorer
     from noiseda.data.datasets import load_pairs, load_tensor
-    from noiseda.evaluate import summarize
-    from noiseda.infer import restore_tensor
-    from noiseda.metrics import psnr, ssim
-    from noiseda.train import train
+    from noiseda.evaluation.evaluate import summarize
+    from noiseda.inference.tiling import restore_tensor
+    from noiseda.evaluation.metrics import psnr, ssim
+    from noiseda.training.loop import train
 
     out = Path(out)
     if steps is not None and steps < 1:

@@ -453,6 +453,8 @@ class TrainSamples(Dataset):
         return 2**62
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        """Sample i: "clean" and "synthetic" (the synthetic pair; "synthetic" missing when the
+        caller degrades), "real" and "reference" where those streams exist (methods' Batch)."""
         g = generator(self.seed, "sample", i)
         j = self.syn.index(i)
         if self.pairs is not None:
@@ -463,10 +465,10 @@ class TrainSamples(Dataset):
         else:
             (y,) = dihedral(random_crop([self.clean.stored(j)], self.size, g), g)
             x = self.degrade(y, g) if self.degrade is not None else None
-        sample = {"syn_gt": y.contiguous()}
+        sample = {"clean": y.contiguous()}
         if x is not None:
-            sample["syn_in"] = x.contiguous()
-        for key, stream in (("real", self.real), ("ref", self.reference)):
+            sample["synthetic"] = x.contiguous()
+        for key, stream in (("real", self.real), ("reference", self.reference)):
             if stream is not None:
                 (im,) = dihedral(random_crop([stream.store.stored(stream.index(i))], self.size, g), g)
                 sample[key] = im.contiguous()
