@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from noiseda.training.checkpoint import export_restorer
+from noiseda.inference.export import export_restorer
 from noiseda.nets import build_net
 
 from quality import machine

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from noiseda.training.checkpoint import load_restorer
+from noiseda.inference.export import load_restorer
 from noiseda.config import config_to_dict, load_config
 from noiseda.evaluation.evaluate import score_pairs, summarize
 from noiseda.data.simulate import TASKS, make_split

@@ -1,5 +1,7 @@
 """`noiseda ablate`: each Table 4 variant configures what it claims, and the command runs end to end."""
 
+from types import SimpleNamespace
+
 import pytest
 
 from noiseda.experiments.ablate import ABLATIONS, PAPER_TABLE4, ablation_sweep
@@ -14,9 +16,10 @@ def test_every_variant_sets_what_its_name_says(dataset):
     sweep = ablation_sweep(None, TINY + data_overrides(dataset) + ["method.name=vanilla"],
                            {"val": str(dataset["val"])}, [0])
     assert list(sweep.variants) == list(ABLATIONS) and sweep.reference == "full"
-    m = {v: run_config(sweep, v, 0).method for v in sweep.variants}
-    assert m["vanilla"].name == "vanilla"
-    assert all(m[v].name == "noise-da" for v in ABLATIONS if v != "vanilla")  # the base's method.name is dropped
+    methods = {v: run_config(sweep, v, 0).method for v in sweep.variants}
+    assert methods["vanilla"].name == "vanilla"
+    assert all(methods[v].name == "noise-da" for v in ABLATIONS if v != "vanilla")  # the base's method.name is dropped
+    m = {v: SimpleNamespace(**methods[v].options["noise-da"]) for v in ABLATIONS if v != "vanilla"}
     full = m["full"]
     assert (full.channel_shuffle, full.residual_swap, full.condition, full.t_range) == (True, True, "both", [1, 999])
     assert (m["no-rs"].channel_shuffle, m["no-rs"].residual_swap) == (True, False)

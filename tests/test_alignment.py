@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from noiseda.methods import build_method
-from noiseda.methods.base import charbonnier
+from noiseda.methods.base import Batch, charbonnier
 from noiseda.methods.noise_da.alignment import gaussian_blur, measure
 from noiseda.cli import main
 from noiseda.nets import build_net
@@ -29,7 +29,7 @@ def _batch(n=3, size=16, seed=0):
     g = torch.Generator().manual_seed(seed)
     gt_s, gt_r = torch.rand(n, 3, size, size, generator=g), torch.rand(n, 3, size, size, generator=g)
     noisy = lambda t: (t + 0.1 * torch.randn(t.shape, generator=g)).clamp(0, 1)  # noqa: E731
-    return {"syn_in": noisy(gt_s), "syn_gt": gt_s, "real": noisy(gt_r)}, gt_r
+    return Batch(synthetic=noisy(gt_s), clean=gt_s, real=noisy(gt_r)), gt_r
 
 
 def _stand_in(core, loss):
@@ -40,7 +40,7 @@ def _stand_in(core, loss):
 
 def test_a_noise_loss_that_is_the_oracle_loss_has_cosine_one(core):
     batch, gt_r = _batch()
-    _stand_in(core, lambda b, y_s, y_r: charbonnier(y_s, b["syn_gt"]) + charbonnier(y_r, gt_r))
+    _stand_in(core, lambda b, y_s, y_r: charbonnier(y_s, b.clean) + charbonnier(y_r, gt_r))
     r = measure(core, batch, gt_r, draws=3)
     for branch in ("real", "synthetic"):
         assert r[branch]["truth"] == pytest.approx(1, abs=1e-6)
@@ -53,7 +53,7 @@ def test_a_noise_loss_that_is_the_oracle_loss_has_cosine_one(core):
 
 def test_a_noise_loss_that_ignores_the_real_slot_has_cosine_zero_there(core):
     batch, gt_r = _batch()
-    _stand_in(core, lambda b, y_s, y_r: charbonnier(y_s, b["syn_gt"]))
+    _stand_in(core, lambda b, y_s, y_r: charbonnier(y_s, b.clean))
     r = measure(core, batch, gt_r, draws=2)
     assert r["real"]["truth"] == 0 and r["real"]["param_truth"] == 0 and r["real"]["param_ratio"] == 0
     assert r["synthetic"]["truth"] == pytest.approx(1, abs=1e-6)
@@ -73,7 +73,7 @@ def test_the_control_directions_name_what_the_signal_does(core):
     _stand_in(core, lambda b, y_s, y_r: 0.5 * ((y_r - gaussian_blur(y_r).detach()) ** 2).sum())
     assert measure(core, batch, gt_r, draws=2)["real"]["smooth"] == pytest.approx(1, abs=1e-6)
     # Pull them toward the degraded input: keeping the degradation.
-    _stand_in(core, lambda b, y_s, y_r: 0.5 * ((y_r - b["real"]) ** 2).sum())
+    _stand_in(core, lambda b, y_s, y_r: 0.5 * ((y_r - b.real) ** 2).sum())
     assert measure(core, batch, gt_r, draws=2)["real"]["input"] == pytest.approx(1, abs=1e-6)
 
 

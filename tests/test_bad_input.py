@@ -158,12 +158,12 @@ CONFIG_CASES = [
     ("data.patch_size=30", "expected a multiple of 8"),
     ("train.mixed_precision=fp8", "expected auto|no|bf16|fp16"),
     ("data.degrade_on=gpu", "expected loader|device"),
-    ("method.options.t_range=[5,2000]", "method.options.t_range: expected [lo, hi]"),
+    ("method.options.noise-da.t_range=[5,2000]", "method.options.noise-da.t_range: expected [lo, hi]"),
     ("data.degradation=rain-streak", "did you mean"),
     ("data.degradation=awgn@2", "not in [0, 1]"),
     ("train.lr=-1", "train.lr: expected > 0"),
     ("train.ema_decay=1.5", "expected 0 <= decay < 1"),
-    ("method.options.condition=both-ways", "expected both|synthetic|real"),
+    ("method.options.noise-da.condition=both-ways", "expected both|synthetic|real"),
     ("data.value_range=[1,0]", "data.value_range: expected [low, high]"),
     ("net.options.depth_of_field=3", "unexpected keyword argument 'depth_of_field'"),
     ("net.options=[3]", "net.options: expected dict"),
@@ -205,7 +205,7 @@ def _tree(root):
 
 
 def _restorer(folder):
-    from noiseda.training.checkpoint import export_restorer
+    from noiseda.inference.export import export_restorer
     from noiseda.nets import build_net
 
     spec = {"format": "noiseda-restorer/1", "net": "unet", "kwargs": {"width": 4}, "value_range": [0.0, 1.0],

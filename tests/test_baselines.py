@@ -1,6 +1,7 @@
 """The comparison methods (DANN, DSN, PixelDA, CyCADA, Neighbor2Neighbor, masked training, C2N, the oracle): each trains on
 tiny data with finite losses, resumes exactly, and exports nothing but the restorer."""
 
+import dataclasses
 import math
 import signal
 
@@ -8,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from noiseda.methods.base import scale_grad
+from noiseda.methods.base import Batch, scale_grad
 from noiseda.methods.dann import bottleneck_name
 from noiseda.methods.masked import mask_pixels
 from noiseda.methods.ne2ne import neighbour_subsample
@@ -74,7 +75,7 @@ def test_dann_reads_the_bottleneck_of_every_net():
 
 
 def test_unknown_dann_features_are_refused(dataset, tmp_path, capsys):
-    assert main(_argv(dataset, tmp_path / "run", "dann", "method.options.features=[down_path.9]")) == 2
+    assert main(_argv(dataset, tmp_path / "run", "dann", "method.options.dann.features=[down_path.9]")) == 2
     assert "has no module 'down_path.9'" in capsys.readouterr().err
 
 
@@ -141,7 +142,7 @@ def test_pixelda_gives_each_side_of_the_game_only_its_own_gradient(dataset):
 
     # Through the whole loss: lambda weights what the generator gets from the discriminator,
     # never what the discriminator learns.
-    batch = {"syn_in": torch.rand(2, 3, 16, 16), "syn_gt": torch.rand(2, 3, 16, 16), "real": torch.rand(2, 3, 16, 16)}
+    batch = Batch(torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16))
 
     def grads(lam):
         method.zero_grad(set_to_none=True)
@@ -204,7 +205,7 @@ def test_c2n_generator_makes_local_noise_and_learns_only_from_the_discriminator(
     # The restorer's loss never reaches the generator; the generator's adversarial term never
     # reaches the discriminator.
     method.zero_grad(set_to_none=True)
-    batch = {"syn_in": torch.rand(2, 3, 16, 16), "syn_gt": torch.rand(2, 3, 16, 16), "real": torch.rand(2, 3, 16, 16)}
+    batch = Batch(torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16))
     method(batch, 0.0)["sup"].backward()
     assert all(p.grad is None for p in gen.parameters())
     assert any(p.grad is not None for p in method.restorer.parameters())
@@ -235,12 +236,12 @@ def test_the_tv_prior_reaches_the_restorer_through_the_real_images_only():
     cfg = load_config(None, TINY + ["method.name=tv-prior"])
     torch.manual_seed(0)
     core = TVPrior(cfg, build_net("unet", width=4))
-    batch = {"syn_in": torch.rand(2, 3, 16, 16), "syn_gt": torch.rand(2, 3, 16, 16), "real": torch.rand(2, 3, 16, 16)}
+    batch = Batch(torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16))
     out = core(batch, 0.0)
     assert torch.equal(out["total"], out["sup"]) and out["tv_real"] > 0  # lambda 0: vanilla
-    real = batch["real"].clone().requires_grad_(True)
-    syn = batch["syn_in"].clone().requires_grad_(True)
-    out = core({**batch, "real": real, "syn_in": syn}, 1.0)
+    real = batch.real.clone().requires_grad_(True)
+    syn = batch.synthetic.clone().requires_grad_(True)
+    out = core(dataclasses.replace(batch, real=real, synthetic=syn), 1.0)
     g_real, = torch.autograd.grad(out["total"] - out["sup"], real, retain_graph=True)
     g_syn, = torch.autograd.grad(out["total"] - out["sup"], syn)
     assert g_real.abs().sum() > 0 and g_syn.abs().sum() == 0

@@ -76,7 +76,7 @@ def test_an_imported_official_checkpoint_is_a_start(dataset, tmp_path):
 
 def test_a_frozen_warm_up_changes_no_restorer_weight_and_trains_the_diffusion_net(dataset, tmp_path, trained):
     cfg = tiny_config(dataset, f"train.init={trained}", "train.checkpoint_every=1", "train.keep_checkpoints=8", "train.steps=4",
-                      "method.options.diffusion_warmup_steps=3", "method.options.warmup_freezes_restorer=true")
+                      "method.options.noise-da.diffusion_warmup_steps=3", "method.options.noise-da.warmup_freezes_restorer=true")
     run = tmp_path / "adapted"
     train(cfg, run, progress=False)
     start = _restorer(trained / "final")
@@ -121,4 +121,4 @@ def test_freezing_needs_a_warm_up(dataset):
     from noiseda.errors import NoisedaError
 
     with pytest.raises(NoisedaError, match="warmup_freezes_restorer"):
-        tiny_config(dataset, "method.options.warmup_freezes_restorer=true")
+        tiny_config(dataset, "method.options.noise-da.warmup_freezes_restorer=true")

@@ -109,11 +109,11 @@ def test_resume_hides_tensorboard_events_after_the_checkpoint(dataset, tmp_path)
 
 
 def test_a_second_signal_stops_at_once_but_not_a_forwarded_copy(monkeypatch):
-    from noiseda.training.loop import _StopSignals
+    from noiseda.training.signals import StopSignals
 
     clock = [100.0]
-    monkeypatch.setattr("noiseda.training.loop.time.monotonic", lambda: clock[0])
-    with _StopSignals() as stop:
+    monkeypatch.setattr("noiseda.training.signals.time.monotonic", lambda: clock[0])
+    with StopSignals() as stop:
         os.kill(os.getpid(), signal.SIGINT)
         assert stop.name == "SIGINT"
         clock[0] += 0.5

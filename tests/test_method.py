@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from noiseda.methods import build_method, lambda_at
+from noiseda.methods import Batch, build_method, lambda_at
 from noiseda.methods.noise_da.method import swap_slots
 from noiseda.nets import build_net
 
@@ -12,7 +12,7 @@ from conftest import tiny_config
 
 def _batch(n=4, size=16, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return {k: torch.rand(n, 3, size, size, generator=g) for k in ("syn_in", "syn_gt", "real", "ref")}
+    return Batch(**{k: torch.rand(n, 3, size, size, generator=g) for k in ("synthetic", "clean", "real", "reference")})
 
 
 def _method(ds, *extra):
@@ -52,9 +52,9 @@ def test_channel_shuffle_and_residual_swap_negatives(dataset):
     m(b, 0.1)
     ((y_t, c1, c2, gamma),) = m.diffusion.calls
     with torch.no_grad():
-        y_s, y_r = m.restorer(b["syn_in"]), m.restorer(b["real"])
-    r_s, r_r = y_s - b["syn_in"], y_r - b["real"]
-    n_s, n_r = b["syn_in"] + r_r, b["real"] + r_s  # the residual-swapped negatives
+        y_s, y_r = m.restorer(b.synthetic), m.restorer(b.real)
+    r_s, r_r = y_s - b.synthetic, y_r - b.real
+    n_s, n_r = b.synthetic + r_r, b.real + r_s  # the residual-swapped negatives
     pos_coins, neg_coins = [True, False, True, False], [False, False, True, True]
     for i in range(4):
         exp1, exp2 = (y_r[i], y_s[i]) if pos_coins[i] else (y_s[i], y_r[i])
@@ -67,7 +67,7 @@ def test_channel_shuffle_and_residual_swap_negatives(dataset):
 
 
 def test_hinge_is_one_hinge_on_batch_means(dataset):
-    m = _method(dataset, "method.options.margin=0.1")
+    m = _method(dataset, "method.options.noise-da.margin=0.1")
     out = m(_batch(), 0.5)
     assert out["hinge"].item() == pytest.approx(max(0.0, out["mse_pos"].item() - out["mse_neg"].item() + 0.1), abs=1e-6)
     assert out["noise"].item() == pytest.approx((out["mse_pos"].item() + out["hinge"].item()) / 2, rel=1e-6)
@@ -76,13 +76,13 @@ def test_hinge_is_one_hinge_on_batch_means(dataset):
 
 @pytest.mark.parametrize("mode", ["synthetic", "real"])
 def test_single_domain_conditions(dataset, mode):
-    m = _method(dataset, f"method.options.condition={mode}", "method.options.channel_shuffle=false", "method.options.residual_swap=false")
+    m = _method(dataset, f"method.options.noise-da.condition={mode}", "method.options.noise-da.channel_shuffle=false", "method.options.noise-da.residual_swap=false")
     m.diffusion = Recorder()
     b = _batch()
     out = m(b, 0.1)
     (_, c1, c2, _), = m.diffusion.calls
     with torch.no_grad():
-        expected = m.restorer(b["syn_in"] if mode == "synthetic" else b["real"])
+        expected = m.restorer(b.synthetic if mode == "synthetic" else b.real)
     torch.testing.assert_close(c1, expected)
     torch.testing.assert_close(c2, expected)
     assert "hinge" not in out and out["noise"].item() == pytest.approx(out["mse_pos"].item())
@@ -90,7 +90,7 @@ def test_single_domain_conditions(dataset, mode):
 
 def test_ex_targets_the_unpaired_reference(dataset):
     m = _method(dataset, "method.name=noise-da-ex")
-    assert m.needs_reference and not m.residual_swap
+    assert "reference" in m.streams and not m.residual_swap
     m.diffusion = Recorder()
     b = _batch()
     torch.manual_seed(3)
@@ -98,8 +98,8 @@ def test_ex_targets_the_unpaired_reference(dataset):
     (y_t, _, _, gamma), = m.diffusion.calls
     torch.manual_seed(3)
     g = m.schedule.sample(4, (1, 999), "cpu").view(-1, 1, 1, 1)
-    eps = torch.randn_like(b["ref"])
-    torch.testing.assert_close(y_t, g.sqrt() * b["ref"] + (1 - g).sqrt() * eps)
+    eps = torch.randn_like(b.reference)
+    torch.testing.assert_close(y_t, g.sqrt() * b.reference + (1 - g).sqrt() * eps)
 
 
 def test_lambda_ramp_values():
@@ -191,7 +191,7 @@ def _grads(m, batch, lam, seed=0):
 def test_diffusion_warmup_keeps_the_restorers_gradient_and_trains_the_diffusion_net_at_full_weight(dataset):
     batch = _batch()
     ref = _method(dataset, "diffusion.dropout=0")
-    warm = _method(dataset, "diffusion.dropout=0", "method.options.diffusion_warmup_steps=5", "method.lambda_weight=0.2")
+    warm = _method(dataset, "diffusion.dropout=0", "method.options.noise-da.diffusion_warmup_steps=5", "method.lambda_weight=0.2")
     warm.load_state_dict(ref.state_dict())
     r_ref, d_ref = _grads(ref, batch, 0.05)
     r_warm, d_warm = _grads(warm, batch, 0.05)
@@ -212,10 +212,10 @@ def test_diffusion_warmup_keeps_the_restorers_gradient_and_trains_the_diffusion_
 
 
 def test_lambda_ramp_starts_after_the_warmup(dataset):
-    from noiseda.training.loop import method_lambda
-
-    cfg = tiny_config(dataset, "method.options.diffusion_warmup_steps=10")
-    assert [method_lambda(cfg, s, 4) for s in (1, 10)] == [0.0, 0.0]
-    assert method_lambda(cfg, 12, 4) == lambda_at(2, cfg.method.lambda_weight, cfg.method.lambda_slope, 4)
-    plain = tiny_config(dataset)
-    assert method_lambda(plain, 2, 4) == lambda_at(2, plain.method.lambda_weight, plain.method.lambda_slope, 4)
+    m = _method(dataset, "method.options.noise-da.diffusion_warmup_steps=10")
+    cfg = m.cfg
+    assert [m.lambda_at_step(s, 4) for s in (1, 10)] == [0.0, 0.0]
+    assert m.lambda_at_step(12, 4) == lambda_at(2, cfg.method.lambda_weight, cfg.method.lambda_slope, 4)
+    plain = _method(dataset)
+    assert plain.lambda_at_step(2, 4) == lambda_at(2, cfg.method.lambda_weight, cfg.method.lambda_slope, 4)
+    assert _method(dataset, "method.name=vanilla").lambda_at_step(2, 4) == 0.0  # it has no lambda

@@ -5,6 +5,7 @@ import torch
 from safetensors.torch import load_file
 
 from noiseda.methods import build_method
+from noiseda.methods.base import MonitorContext
 from noiseda.data.setup import build_samples
 from noiseda.inference.tiling import to_model_range
 from noiseda.methods.noise_da.monitor import ShortcutMonitor
@@ -38,9 +39,10 @@ def _monitor(dataset, tmp_path):
     cfg = tiny_config(dataset, "method.name=noise-da")
     core = build_method(cfg, build_net("unet", width=4))
     samples = build_samples(cfg, True, False, progress=False)
-    return core, ShortcutMonitor(core, samples, 0, cfg.method.t_range, None, "cpu",
-                                 to_model=lambda v: to_model_range(v, cfg.data.value_range),
-                                 to_image=lambda v: v.clamp(0, 1), folder=tmp_path / "samples")
+    context = MonitorContext(samples=samples, seed=0, degrade_batch=None, device=torch.device("cpu"),
+                             to_model=lambda v: to_model_range(v, cfg.data.value_range),
+                             to_image=lambda v: v.clamp(0, 1), folder=tmp_path / "samples")
+    return core, ShortcutMonitor(core, context, core.options.t_range)
 
 
 def test_the_warning_fires_when_the_real_slot_is_ignored(dataset, tmp_path):
@@ -69,9 +71,9 @@ def test_training_warns_once_lambda_has_ramped_and_the_real_slot_is_ignored(data
     from noiseda.methods.noise_da.method import NoiseDA
 
     def ignoring(self, batch, gamma, eps):
-        return {"mse": 0.5, "mse_real_raw": 0.5, "mse_syn_raw": 2.0, "restored_real": batch["real"]}
+        return {"mse": 0.5, "mse_real_raw": 0.5, "mse_syn_raw": 2.0, "restored_real": batch.real}
 
-    monkeypatch.setattr(NoiseDA, "shortcut_probe", ignoring)
+    monkeypatch.setattr(NoiseDA, "condition_losses", ignoring)
     cfg = tiny_config(dataset, "method.name=noise-da", "train.steps=9", "method.lambda_ramp_steps=2")
     train(cfg, tmp_path / "run", progress=True)
     out = capsys.readouterr()

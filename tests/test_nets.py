@@ -43,7 +43,7 @@ def test_zero_init_last_starts_as_identity():
 def test_every_net_trains_exports_and_reloads(name, tmp_path):
     """Registry-driven: gradients reach every parameter, zero_init_last starts at the identity,
     export/load gives identical outputs (small instances where the net takes a width)."""
-    from noiseda.training.checkpoint import export_restorer, load_restorer
+    from noiseda.inference.export import export_restorer, load_restorer
 
     kwargs = {"width": 8} if name in SIZABLE else {}
     torch.manual_seed(0)
@@ -163,7 +163,7 @@ def test_small_instances_train_a_noise_da_step(name, dataset, tmp_path):
 def test_net_options_set_block_counts_and_travel_with_the_weights(dataset, tmp_path):
     """net.options passes the builder's keyword arguments (here NAFNet's block counts) and the
     exported model rebuilds the same architecture."""
-    from noiseda.training.checkpoint import load_restorer
+    from noiseda.inference.export import load_restorer
     from noiseda.training.loop import train
 
     from conftest import tiny_config

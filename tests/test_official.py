@@ -7,7 +7,7 @@ import re
 import pytest
 import torch
 
-from noiseda.training.checkpoint import load_restorer
+from noiseda.inference.export import load_restorer
 from noiseda.cli import main
 from noiseda.nets import build_net
 

@@ -40,13 +40,13 @@ def test_diffusion_net_uses_low_precision_group_norm_and_our_upsampler_everywher
 
 
 def test_channels_last_applies_to_the_restorer_only_and_changes_no_result(dataset):
-    plain = _method(dataset, "method.options.residual_swap=false", "method.options.channel_shuffle=false")
+    plain = _method(dataset, "method.options.noise-da.residual_swap=false", "method.options.noise-da.channel_shuffle=false")
     fast = speed_up(copy.deepcopy(plain), channels_last=True, compile=False)
     convs = lambda net: [m.weight for m in net.modules() if isinstance(m, nn.Conv2d)]  # noqa: E731
     assert all(w.is_contiguous(memory_format=torch.channels_last) for w in convs(fast.restorer))
     assert all(w.is_contiguous() for w in convs(fast.diffusion))
     batch = _batch()
-    cl_batch = {k: v.contiguous(memory_format=torch.channels_last) for k, v in batch.items()}
+    cl_batch = batch.map(lambda v: v.contiguous(memory_format=torch.channels_last))
     plain.eval(), fast.eval()
     torch.manual_seed(1)
     a = plain(batch, 0.5)["total"]
@@ -73,7 +73,7 @@ def test_ema_skips_a_step_marked_not_ok_without_reading_it_on_the_host():
 def test_auto_precision_and_layout_on_cpu(monkeypatch):
     """Training on a CPU: fp32, restorer channels-last. Inference: channels-last, and bf16 only
     where the CPU computes bf16 natively (elsewhere it is emulated, slower than fp32)."""
-    from noiseda.training import step
+    from noiseda import device as step
 
     cpu = torch.device("cpu")
     for native in (True, False):

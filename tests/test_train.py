@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from noiseda.methods import METHODS
+from noiseda.methods import METHODS, register_method
 from noiseda.methods.vanilla import Vanilla
 from noiseda.cli import main
 from noiseda.data.datasets import decoded_cache_dir
@@ -100,7 +100,7 @@ class _NaNAfter(Vanilla):
 
 
 if "test-nan" not in METHODS:
-    METHODS.register("test-nan")(lambda cfg, restorer: _NaNAfter(cfg, restorer))
+    register_method("test-nan")(_NaNAfter)
 
 
 @pytest.mark.parametrize("log_every, stop_step", [(1, 5), (4, 8)])

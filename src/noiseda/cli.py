@@ -100,7 +100,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_probe_gradient(args) -> int:
-    from noiseda.methods.noise_da.alignment import probe_gradient, reading_text
+    from noiseda.diagnostics.probe_gradient import probe_gradient, reading_text
     from noiseda.evaluation.evaluate import parse_named
 
     res = probe_gradient(args.run, parse_named(args.pairs, "--pairs", "FOLDER"), args.out, args.steps, args.images, args.draws,
@@ -254,7 +254,7 @@ def cmd_probe_conditions(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from noiseda.training.checkpoint import load_restorer
+    from noiseda.inference.export import load_restorer
     from noiseda.config import load_config
     from noiseda.data.setup import load_validation
     from noiseda.evaluation.report import write_report
@@ -358,9 +358,9 @@ def raise_error(msg: str):
 
 
 def _default_methods() -> list[str]:
-    from noiseda.experiments.compare_methods import DEFAULT_METHODS
+    from noiseda.experiments.compare_methods import default_methods
 
-    return DEFAULT_METHODS
+    return default_methods("denoise")
 
 
 def _packaged() -> str:
@@ -511,7 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="draws of noise level, noise, coins and dropout averaged per reading (default 32)")
     pg.add_argument("--seed", type=int, default=0, help="seed of the crops and draws (default 0)")
     pg.add_argument("--t-range", type=int, nargs=2, metavar=("LO", "HI"),
-                    help="draw diffusion timesteps from [LO, HI] instead of the run's method.options.t_range")
+                    help="draw diffusion timesteps from [LO, HI] instead of the run's method.options.noise-da.t_range")
     pg.add_argument("--out", required=True, help="folder for gradient.json, gradient.csv, gradient.png")
     pg.add_argument("--no-progress", action="store_true", help="no progress bar")
     pg.set_defaults(fn=cmd_probe_gradient)

@@ -56,12 +56,13 @@ class MethodConfig:
     lambda_slope: float = 5.0
     lambda_ramp_steps: int = 0  # 0: 300 passes over the synthetic set, as in the reference
     charbonnier_eps: float = 1e-3  # of the supervised loss
-    # the method's own settings (its Options in its file under noiseda/methods; docs/config.md)
+    # each method's own settings, by method name: {noise-da: {t_range: [1, 999]}, dann: {...}};
+    # the chosen method's are used (its Options in its file under noiseda/methods; docs/config.md)
     options: dict = field(default_factory=dict)
 
 
 # Keys of the method section before each method had its own options (config.yaml of earlier
-# runs, --set of earlier commands): moved into method.options where the method has them.
+# runs, --set of earlier commands): moved into method.options.<name> where the method has them.
 _FLAT_METHOD_KEYS = {"t_range": "t_range", "channel_shuffle": "channel_shuffle", "residual_swap": "residual_swap",
                      "condition": "condition", "margin": "margin", "diffusion_warmup_steps": "diffusion_warmup_steps",
                      "warmup_freezes_restorer": "warmup_freezes_restorer", "features": "features",
@@ -146,10 +147,13 @@ def _upgrade_method(m: dict) -> dict:
     fields = ({f.name for f in dataclasses.fields(METHODS.get(name).Options)}
               if isinstance(name, str) and name in METHODS else set())
     options = dict(m.get("options") or {})
+    own = dict(options.get(name) or {}) if isinstance(name, str) else {}
     out = {k: v for k, v in m.items() if k not in _FLAT_METHOD_KEYS}
     for old, new in _FLAT_METHOD_KEYS.items():
         if old in m and new in fields:  # another method's option had no effect on this one
-            options.setdefault(new, m[old])
+            own.setdefault(new, m[old])
+    if own:
+        options[name] = own
     return {**out, "options": options}
 
 

@@ -83,7 +83,8 @@ def make_demo_data(root: Path) -> None:
 
 def run_demo(out: str | Path = "noiseda-demo", steps: Optional[int] = None, progress: bool = True,
              threads: int = 0) -> dict:
-    from noiseda.training.checkpoint import checkpoint_step, list_checkpoints, load_restorer
+    from noiseda.training.checkpoint import checkpoint_step, list_checkpoints
+    from noiseda.inference.export import load_restorer
     from noiseda.data.datasets import load_pairs, load_tensor
     from noiseda.evaluation.evaluate import summarize
     from noiseda.inference.tiling import restore_tensor

@@ -36,6 +36,10 @@ class Registry(Generic[T]):
     def build(self, name: str, **kwargs) -> T:
         return self.get(name)(**kwargs)
 
+    def remove(self, name: str) -> None:
+        """Forget ``name`` (tests that register a throwaway entry clean up with this)."""
+        self._builders.pop(name, None)
+
     def names(self) -> list[str]:
         return sorted(self._builders)
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
-from noiseda.config import Config
 from noiseda.data.datasets import (
     ImageStore, TrainSamples, check_disk_room, list_images, load_pairs, load_tensor, match_pairs,
 )
 from noiseda.degrade import compose
 from noiseda.errors import NoisedaError
+
+if TYPE_CHECKING:
+    from noiseda.config import Config
 
 
 def device_degradation(cfg: Config):

@@ -4,7 +4,7 @@ Each takes clean float images in [0, 1], one (CxHxW) or a batch (BxCxHxW, each
 sample with its own random parameters) on any device, and a ``torch.Generator``
 (on the CPU or on the images' device), and returns the degraded images; the
 same generator state gives the same result. Register a new one with
-``@DEGRADATIONS.register("name")`` (``noiseda.degrade.ops.batched`` lets a
+``@DEGRADATIONS.register("name")`` (noiseda.degrade.registry; ``noiseda.degrade.ops.batched`` lets a
 batched function take single images too).
 """
 
@@ -12,12 +12,15 @@ import inspect
 
 import torch
 
+import importlib
+import pkgutil
+
+from noiseda.degrade.registry import DEGRADATIONS
 from noiseda.errors import NoisedaError
-from noiseda.registry import Registry
 
-DEGRADATIONS: Registry = Registry("degradation")
-
-from noiseda.degrade import noise, blur, rain  # noqa: E402,F401  (register the degradations)
+# Members are found, not listed: every module here registers its degradations when imported.
+for _member in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_member.name}")
 
 
 def compose(spec: str, **options):

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from noiseda.degrade import DEGRADATIONS
+from noiseda.degrade.registry import DEGRADATIONS
 from noiseda.degrade.ops import (
     batched, convolve, defocus_kernels, jpeg, linear_to_srgb, motion_kernels, normal, per_sample, shake_kernels,
     srgb_to_linear, uniform,

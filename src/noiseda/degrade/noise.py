@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from noiseda.degrade import DEGRADATIONS
+from noiseda.degrade.registry import DEGRADATIONS
 from noiseda.degrade.ops import (
     batched, bilinear_demosaic, jpeg, linear_to_srgb, mosaic, normal, per_sample, srgb_to_linear, uniform,
 )

@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from noiseda.degrade import DEGRADATIONS
+from noiseda.degrade.registry import DEGRADATIONS
 from noiseda.degrade.ops import batched, convolve, defocus_kernels, motion_kernels, per_sample, rand, uniform
 
 

@@ -61,7 +61,7 @@ def probe_gradient(runs, pairs: dict[str, str], out, steps: str = "all", images:
                    seed: int = 0, t_range: Optional[list[int]] = None, progress: bool = True) -> dict:
     """Readings for every (run, checkpoint, pairs set); writes gradient.json, gradient.csv and
     gradient.png into ``out``. ``t_range``: draw the diffusion timesteps from this range
-    instead of the run's method.options.t_range (which noise levels carry the signal?)."""
+    instead of the run's method.options.noise-da.t_range (which noise levels carry the signal?)."""
     out = Path(out)
     if images < 1 or draws < 2:
         raise NoisedaError(f"--images >= 1 and --draws >= 2 expected, got {images} and {draws}")
@@ -74,7 +74,7 @@ def probe_gradient(runs, pairs: dict[str, str], out, steps: str = "all", images:
     for run in map(Path, runs):  # check every run before the first measurement
         if not (run / "config.yaml").is_file():
             raise NoisedaError(f"--run {run}: not a run folder (no config.yaml)")
-        cfg = load_config(str(run / "config.yaml"), [f"method.options.t_range=[{t_range[0]},{t_range[1]}]"] if t_range else [])
+        cfg = load_config(str(run / "config.yaml"), [f"method.options.noise-da.t_range=[{t_range[0]},{t_range[1]}]"] if t_range else [])
         if not issubclass(method_class(cfg.method.name), NoiseDA):
             raise NoisedaError(f"--run {run}: a {cfg.method.name} run has no noise loss (give noise-da runs)")
         plan.append((run, cfg, _run_checkpoints(run, steps)))

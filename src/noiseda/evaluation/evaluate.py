@@ -12,7 +12,7 @@ from typing import Callable, Optional, Sequence
 
 import torch
 
-from noiseda.training.checkpoint import load_restorer
+from noiseda.inference.export import load_restorer
 from noiseda.data.datasets import load_pairs, load_tensor
 from noiseda.data.io import Picture, write_atomic, write_image
 from noiseda.errors import NoisedaError

@@ -16,17 +16,17 @@ from typing import Optional
 from noiseda.errors import NoisedaError
 from noiseda.experiments.sweep import Sweep, check_seeds_and_tests, gap_cell, run_sweep
 
-_OFF = ["method.options.channel_shuffle=false", "method.options.residual_swap=false"]
+_OFF = ["method.options.noise-da.channel_shuffle=false", "method.options.noise-da.residual_swap=false"]
 
 ABLATIONS: dict[str, list[str]] = {
     "full": [],
-    "no-rs": ["method.options.residual_swap=false"],
-    "no-cs": ["method.options.channel_shuffle=false"],
+    "no-rs": ["method.options.noise-da.residual_swap=false"],
+    "no-cs": ["method.options.noise-da.channel_shuffle=false"],
     "no-cs-no-rs": _OFF,
-    "t-1-100": ["method.options.t_range=[1,100]", *_OFF],
-    "t-900-999": ["method.options.t_range=[900,999]", *_OFF],
-    "only-synthetic": ["method.options.condition=synthetic", *_OFF],
-    "only-real": ["method.options.condition=real", *_OFF],
+    "t-1-100": ["method.options.noise-da.t_range=[1,100]", *_OFF],
+    "t-900-999": ["method.options.noise-da.t_range=[900,999]", *_OFF],
+    "only-synthetic": ["method.options.noise-da.condition=synthetic", *_OFF],
+    "only-real": ["method.options.noise-da.condition=real", *_OFF],
     "vanilla": ["method.name=vanilla"],
 }
 

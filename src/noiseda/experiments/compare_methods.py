@@ -10,25 +10,20 @@ from typing import Optional
 
 from noiseda.experiments.ablate import run_with_table, variant_table
 from noiseda.errors import NoisedaError
+from noiseda.methods import METHODS, TableRow
 from noiseda.experiments.sweep import Sweep, check_seeds_and_tests
 
-# method -> (adaptation space, training data the paper lists, the paper's Table 1 PSNR / SSIM / LPIPS)
-PAPER_TABLE1: dict[str, tuple[str, str, Optional[str]]] = {
-    "vanilla": ("-", "synthetic pairs", "26.58 / 0.6132 / 0.3171"),
-    "dann": ("feature", "both", "30.09 / 0.7832 / 0.1348"),
-    "dsn": ("feature", "both", "28.40 / 0.6984 / 0.2265"),
-    "pixelda": ("pixel", "both", "29.24 / 0.7611 / 0.1403"),
-    "cycada": ("feature & pixel", "both", "30.81 / 0.8067 / 0.1256"),
-    "masked": ("-", "synthetic pairs (the paper's table says real)", "28.51 / 0.7196 / 0.2348"),
-    "ne2ne": ("-", "real noisy only", "25.61 / 0.5647 / 0.3039"),
-    "noise-da": ("noise", "both", "34.71 / 0.9202 / 0.0903"),
-    "noise-da-ex": ("noise", "both + unpaired clean", "33.44 / 0.8938 / 0.1064"),
-    "c2n": ("pixel (noise model)", "clean + real noisy", "35.35 / 0.9370 / - (Table 5)"),
-    "oracle": ("-", "real pairs", None),
-}
-ADVERSARIAL = {"dann", "dsn", "pixelda", "cycada"}
-DEFAULT_METHODS = ["vanilla", "dann", "dsn", "pixelda", "cycada", "masked", "ne2ne", "c2n", "noise-da"]
-DENOISING_ONLY = {"ne2ne", "c2n"}  # left out of the default list for deraining and deblurring
+
+
+def table_methods() -> dict[str, TableRow]:
+    """Every registered method with a table row, in the table's order (each method declares
+    its row in its own file: methods/base.TableRow)."""
+    rows = {name: METHODS.get(name).table for name in METHODS.names()}
+    return dict(sorted(((n, r) for n, r in rows.items() if r is not None), key=lambda item: (item[1].order, item[0])))
+
+
+def default_methods(task: str) -> list[str]:
+    return [n for n, r in table_methods().items() if r.default and (task == "denoise" or not r.denoising_only)]
 
 
 def methods_sweep(config: Optional[str], overrides: list[str], test_sets: dict[str, str], seeds: list[int],
@@ -38,10 +33,11 @@ def methods_sweep(config: Optional[str], overrides: list[str], test_sets: dict[s
 
     base = [o for o in overrides if not o.startswith("method.name=")]
     cfg = load_config(config, base)
-    chosen = list(methods or [m for m in DEFAULT_METHODS if cfg.task == "denoise" or m not in DENOISING_ONLY])
-    unknown = [m for m in chosen if m not in PAPER_TABLE1 or m == "oracle"]
+    rows = table_methods()
+    chosen = list(methods or default_methods(cfg.task))
+    unknown = [m for m in chosen if m not in rows or m == "oracle"]
     if unknown:
-        known = ", ".join(m for m in PAPER_TABLE1 if m != "oracle")
+        known = ", ".join(m for m in rows if m != "oracle")
         raise NoisedaError(f"--methods: unknown method {unknown[0]!r} (known: {known}; the oracle comes "
                            "with --oracle-pairs)")
     if "vanilla" not in chosen:
@@ -50,7 +46,7 @@ def methods_sweep(config: Optional[str], overrides: list[str], test_sets: dict[s
     # DANN's schedule: lambda = W (2 / (1 + exp(-10 p)) - 1), p the progress through the whole run.
     schedule = [f"method.lambda_weight={adversarial_weight}", "method.lambda_slope=10.0",
                 f"method.lambda_ramp_steps={cfg.train.steps}"]
-    variants = {m: [f"method.name={m}"] + (schedule if m in ADVERSARIAL else []) for m in chosen}
+    variants = {m: [f"method.name={m}"] + (schedule if rows[m].adversarial else []) for m in chosen}
     if oracle_pairs:
         variants["oracle"] = ["method.name=oracle", "data.clean=[]", f"data.pairs={oracle_pairs}"]
     return Sweep(config=config, overrides=base, seeds=list(seeds), reference="vanilla", eval_every=eval_every,
@@ -58,9 +54,10 @@ def methods_sweep(config: Optional[str], overrides: list[str], test_sets: dict[s
 
 
 def methods_markdown(summary: dict, sweep: Sweep, weights: str = "ema") -> str:
-    info = {"space": {m: PAPER_TABLE1[m][0] for m in sweep.variants},
-            "trained on": {m: PAPER_TABLE1[m][1] for m in sweep.variants}}
-    paper = {m: PAPER_TABLE1[m][2] for m in sweep.variants if PAPER_TABLE1[m][2]}
+    rows = table_methods()
+    info = {"space": {m: rows[m].space for m in sweep.variants},
+            "trained on": {m: rows[m].trained_on for m in sweep.variants}}
+    paper = {m: rows[m].paper for m in sweep.variants if rows[m].paper}
     return variant_table(summary, sweep, weights, "paper SIDD PSNR / SSIM / LPIPS", paper, info)
 
 

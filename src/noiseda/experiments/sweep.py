@@ -258,7 +258,8 @@ def train_and_score(sweep: Sweep, out: Path, variant: str, seed: int, threads: i
     """Train one run (resuming it if it has checkpoints) and write its per-image scores."""
     import torch
 
-    from noiseda.training.checkpoint import list_checkpoints, load_checkpoint, load_restorer
+    from noiseda.training.checkpoint import list_checkpoints, load_checkpoint
+    from noiseda.inference.export import load_restorer
     from noiseda.data.io import write_atomic
     from noiseda.training.loop import train
 

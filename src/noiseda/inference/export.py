@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -176,3 +177,17 @@ def net_spec(cfg: Config, **extra) -> dict:
         "noiseda_version": __version__,
         **extra,
     }
+
+
+def safe_torch_load(path: Path) -> Any:
+    """torch.load(weights_only=True) whose failure is one honest line. Torch's own message for a
+    refused file advises weights_only=False, which is exactly what a user must not do with a file
+    that holds code; a corrupt file reads as refused for code too. Neither is repeated here."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        unsafe = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        if unsafe:
+            raise NoisedaError(f"{path}: refused: it holds a Python object ({unsafe.group(1)}) whose loading "
+                               "could run code; only tensors and plain containers are loaded") from None
+        raise NoisedaError(f"{path}: not a readable PyTorch file (corrupt, truncated or another format)") from None

@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 
 from noiseda import __version__
-from noiseda.training.checkpoint import export_restorer, fit_problems, safe_torch_load
+from noiseda.inference.export import export_restorer, fit_problems
+from noiseda.inference.export import safe_torch_load
 from noiseda.errors import NoisedaError
 from noiseda.nets import build_net
 

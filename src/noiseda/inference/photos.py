@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from noiseda.training.checkpoint import load_restorer
+from noiseda.inference.export import load_restorer
 from noiseda.data.io import Picture, is_image, read_image, write_image
 from noiseda.errors import NoisedaError
 from noiseda.inference.tiling import for_inference, restore_safely

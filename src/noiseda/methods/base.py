@@ -34,6 +34,7 @@ from typing import Any, Callable, ClassVar, Optional
 import torch
 from torch import nn
 
+from noiseda.errors import NoisedaError
 from noiseda.registry import Registry
 from noiseda.typed import read_dataclass
 
@@ -103,9 +104,9 @@ def lambda_at(step: int, weight: float, slope: float, ramp_steps: int) -> float:
 
 
 def read_options(method_cls: type["Method"], options: dict) -> Any:
-    """``method.options`` as the method's ``Options`` dataclass (types checked, unknown keys
-    refused with a close-name suggestion)."""
-    return read_dataclass(method_cls.Options, options, "method.options")
+    """``method.options.<name>`` as the method's ``Options`` dataclass (types checked, unknown
+    keys refused with a close-name suggestion)."""
+    return read_dataclass(method_cls.Options, options, f"method.options.{method_cls.name}")
 
 
 class Method(nn.Module):
@@ -123,7 +124,7 @@ class Method(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.restorer = restorer
-        self.options = read_options(type(self), cfg.method.options)
+        self.options = read_options(type(self), cfg.method.options.get(self.name, {}))
 
     # -- the losses -------------------------------------------------------------------------
     def supervised(self, restored: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -178,6 +179,8 @@ def register_method(name: str):
         if unknown or "synthetic" not in cls.streams and "real" not in cls.streams:
             raise TypeError(f"method {name!r}: streams must be among {STREAMS}, got {cls.streams}")
         cls.name = name
+        if "table" not in vars(cls):  # a row describes one method: a subclass declares its own
+            cls.table = None
         return METHODS.register(name)(cls)
 
     return add
@@ -192,12 +195,25 @@ def build_method(cfg, restorer: nn.Module) -> Method:
 
 
 def check_method_config(cfg) -> dict:
-    """The method's options, parsed and checked against the rest of ``cfg``, as a plain dict
-    with every option (what config.yaml records)."""
+    """``method.options`` (method name -> its options) parsed, and the chosen method's checked
+    against the rest of ``cfg``: a plain dict holding the chosen method's options in full (what
+    config.yaml records), and those given for other methods (so that a config can switch
+    method.name without losing them)."""
+    given = cfg.method.options
+    resolved = {}
+    for name, options in given.items():
+        try:
+            other = method_class(name)
+        except NoisedaError as exc:
+            raise NoisedaError(f"config method.options.{name}: {exc}") from None
+        if not isinstance(options, dict):
+            raise NoisedaError(f"config method.options.{name}: expected {name}'s options as a mapping, got {options!r}")
+        resolved[name] = dataclasses.asdict(read_options(other, options))
     cls = method_class(cfg.method.name)
-    options = read_options(cls, cfg.method.options)
-    cls.check_config(cfg, options)
-    return dataclasses.asdict(options)
+    chosen = read_options(cls, given.get(cls.name, {}))
+    cls.check_config(cfg, chosen)
+    resolved[cls.name] = dataclasses.asdict(chosen)
+    return resolved
 
 
 class _ScaleGrad(torch.autograd.Function):

@@ -16,7 +16,7 @@ the denoiser afterwards; here both train together from step 1 (the generator sta
 zero noise, so the restorer first learns the identity and follows the generator as it
 improves). The adversarial loss is the non-saturating GAN loss of the other methods here, not
 WGAN-GP, and the generator is a small one sized for this framework's nets. Weights: the
-generator's adversarial term 1, the stabilising term 1 (our choice; method.options.stabilise_weight).
+generator's adversarial term 1, the stabilising term 1 (our choice; method.options.c2n.stabilise_weight).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class NoiseGenerator(nn.Module):
 class C2N(Method):
     streams = ("synthetic", "real")  # the synthetic pairs' clean images only
     table = TableRow(space="pixel (noise model)", trained_on="clean + real noisy", paper="35.35 / 0.9370 / - (Table 5)",
-                     denoising_only=True)
+                     denoising_only=True, order=70)
 
     @dataclass
     class Options:

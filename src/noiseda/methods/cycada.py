@@ -28,7 +28,7 @@ from noiseda.methods.pixelda import Generator, PatchDiscriminator, frozen, gan_l
 class CyCADA(Method):
     streams = ("synthetic", "real")
     lambda_role = "weight of the generators' adversarial loss and strength of the feature-level gradient reversal"
-    table = TableRow(space="feature & pixel", trained_on="both", paper="30.81 / 0.8067 / 0.1256", adversarial=True)
+    table = TableRow(space="feature & pixel", trained_on="both", paper="30.81 / 0.8067 / 0.1256", adversarial=True, order=40)
 
     @dataclass
     class Options:

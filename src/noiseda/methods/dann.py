@@ -7,7 +7,7 @@ classifier at full weight from step 1, lambda on the config's ramp (DANN's own s
 method.lambda_weight=1, method.lambda_slope=10, method.lambda_ramp_steps=train.steps, which
 compare-methods sets, with --adversarial-weight for the ceiling). The features are the
 restorer's bottleneck by default (found by one forward of a blank image, see ``bottleneck_name``), or
-the modules named in ``method.options.features``. The classifier is a
+the modules named in ``method.options.dann.features``. The classifier is a
 training-only module: only the restorer is exported.
 """
 
@@ -58,7 +58,7 @@ def bottleneck_name(net: nn.Module, size: int = 64) -> str:
         for h in hooks:
             h.remove()
     if not seen:
-        raise NoisedaError(f"{type(net).__name__} shows no feature maps to align: name them in method.options.features")
+        raise NoisedaError(f"{type(net).__name__} shows no feature maps to align: name them in method.options.dann.features")
     smallest = min(a for _, a in seen)
     start = next(i for i, (_, a) in enumerate(seen) if a == smallest)
     run = []
@@ -94,7 +94,7 @@ class FeatureTap:
         modules = dict(restorer.named_modules())
         missing = [n for n in names if n not in modules]
         if missing:
-            raise NoisedaError(f"config method.options.features: {net_name} has no module {missing[0]!r}")
+            raise NoisedaError(f"config method.options.dann.features: {net_name} has no module {missing[0]!r}")
         self.names = names
         self.outputs: dict[str, torch.Tensor] = {}
         for name in names:
@@ -128,7 +128,7 @@ def domain_loss(classifiers: nn.ModuleDict, features: dict[str, torch.Tensor], n
 class DANN(Method):
     streams = ("synthetic", "real")
     lambda_role = "strength of the gradient reversal between the restorer and the domain classifier"
-    table = TableRow(space="feature", trained_on="both", paper="30.09 / 0.7832 / 0.1348", adversarial=True)
+    table = TableRow(space="feature", trained_on="both", paper="30.09 / 0.7832 / 0.1348", adversarial=True, order=10)
 
     @dataclass
     class Options:

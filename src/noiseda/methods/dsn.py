@@ -6,7 +6,7 @@ from shared + private codes (scale-invariant MSE); a difference loss keeps share
 codes orthogonal (squared Frobenius norm of S^T P over the batch, rows L2-normalised); a
 similarity loss makes the shared codes of both domains indistinguishable (DANN's domain
 classifier, its gradient reversal of strength lambda on the config's ramp). The weights of the reconstruction (0.1) and
-difference (0.05) terms follow the scale of the DSN paper's; they are method.options.recon_weight and difference_weight.
+difference (0.05) terms follow the scale of the DSN paper's; they are method.options.dsn.recon_weight and difference_weight.
 Only the restorer is exported.
 """
 
@@ -74,7 +74,7 @@ def difference_loss(shared: torch.Tensor, private: torch.Tensor) -> torch.Tensor
 class DSN(Method):
     streams = ("synthetic", "real")
     lambda_role = "strength of the gradient reversal on the shared codes (the similarity loss)"
-    table = TableRow(space="feature", trained_on="both", paper="28.40 / 0.6984 / 0.2265", adversarial=True)
+    table = TableRow(space="feature", trained_on="both", paper="28.40 / 0.6984 / 0.2265", adversarial=True, order=20)
 
     @dataclass
     class Options:

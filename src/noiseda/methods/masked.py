@@ -1,6 +1,6 @@
 """Masked training (Chen et al. 2023, "MaskedD"): supervised on the synthetic pairs, with most
 input pixels masked during training so that the restorer learns image content rather than
-the synthetic noise. Per image a ratio is drawn from method.options.mask_ratio (default 0.75-0.85) and
+the synthetic noise. Per image a ratio is drawn from method.options.masked.mask_ratio (default 0.75-0.85) and
 that share of pixels is set to zero in every channel; nothing is masked at test time.
 Simplification: the paper also masks attention in its transformer; that part is not here
 (the restorers are used as they are), so a convolutional restorer sees masked inputs in
@@ -27,7 +27,7 @@ def mask_pixels(x: torch.Tensor, low: float, high: float) -> torch.Tensor:
 @register_method("masked")
 class MaskedTraining(Method):
     table = TableRow(space="-", trained_on="synthetic pairs (the paper's table says real)",
-                     paper="28.51 / 0.7196 / 0.2348")
+                     paper="28.51 / 0.7196 / 0.2348", order=50)
 
     @dataclass
     class Options:
@@ -37,7 +37,7 @@ class MaskedTraining(Method):
     def check_config(cls, cfg, options) -> None:
         r = options.mask_ratio
         if len(r) != 2 or not (0 <= r[0] <= r[1] < 1):
-            raise NoisedaError(f"config method.options.mask_ratio: expected [low, high] with 0 <= low <= high < 1, "
+            raise NoisedaError(f"config method.options.{cls.name}.mask_ratio: expected [low, high] with 0 <= low <= high < 1, "
                                f"got {r}")
 
     def forward(self, batch, lam):

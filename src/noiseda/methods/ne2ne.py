@@ -5,7 +5,7 @@ sub-images g1(y) and g2(y) (independent noise, nearly the same signal). The rest
 to map g1(y) to g2(y), with a regulariser that keeps the sub-sampled output of the full image
 consistent: L = |f(g1 y) - g2 y|^2 + gamma |f(g1 y) - g2 y - (g1 f(y) - g2 f(y))|^2, f(y)
 without gradient. The synthetic pairs are not used. Simplification: the authors' code ramps
-gamma linearly from 0 to 2 over training; here it is constant (method.options.gamma, default 2).
+gamma linearly from 0 to 2 over training; here it is constant (method.options.ne2ne.gamma, default 2).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def neighbour_subsample(img: torch.Tensor, generator=None) -> tuple[torch.Tensor
 @register_method("ne2ne")
 class Ne2Ne(Method):
     streams = ("real",)
-    table = TableRow(space="-", trained_on="real noisy only", paper="25.61 / 0.5647 / 0.3039", denoising_only=True)
+    table = TableRow(space="-", trained_on="real noisy only", paper="25.61 / 0.5647 / 0.3039", denoising_only=True, order=60)
 
     @dataclass
     class Options:

@@ -14,7 +14,7 @@ from noiseda.errors import NoisedaError
 @register_method("oracle")
 class Oracle(Vanilla):
     # compare-methods adds it with --oracle-pairs (real pairs), never by default
-    table = TableRow(space="-", trained_on="real pairs", default=False)
+    table = TableRow(space="-", trained_on="real pairs", default=False, order=90)
 
     @classmethod
     def check_config(cls, cfg, options) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from noiseda.methods.base import Method, register_method
+from noiseda.methods.base import Method, TableRow, register_method
 
 
 def total_variation(y: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
@@ -24,6 +24,8 @@ def total_variation(y: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
 class TVPrior(Method):
     streams = ("synthetic", "real")
     lambda_role = "weight of the total variation of the restored real images"
+    # a control, compared only when named (compare-methods --methods ... tv-prior)
+    table = TableRow(space="- (control: smoothing of the real outputs)", trained_on="both", default=False, order=95)
 
     def forward(self, batch, lam):
         x_s = batch.synthetic

@@ -1,13 +1,14 @@
 """Restoration networks: any HxW in, same HxW out, residual (x + R(x)).
 
-Register a new net with ``@NETS.register("name")`` on a builder returning an
-``nn.Module`` whose output conv is called ``last``; importing its module here makes
-it available everywhere.
+Register a new net with ``@NETS.register("name")`` (noiseda.nets.registry) on a builder
+returning an ``nn.Module`` whose output conv is called ``last``; a module in this package is
+imported, and its nets registered, with the package.
 """
 
-from noiseda.registry import Registry
+import importlib
+import pkgutil
 
-NETS: Registry = Registry("restoration net")
+from noiseda.nets.registry import NETS  # noqa: F401  (the package's interface)
 
 # Published sizes, for `noiseda nets`: params, GMACs, the input side the MACs were counted at.
 PUBLISHED = {
@@ -28,7 +29,9 @@ PUBLISHED = {
     "swinir-light": (0.878e6, None, None, "Liang et al. 2021, lightweight x2 SR"),
 }
 
-from noiseda.nets import dncnn, nafnet, restormer, swinir, uformer, unet  # noqa: E402,F401  (register the nets)
+# Members are found, not listed: every module here registers its nets when imported.
+for _member in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_member.name}")
 
 
 def build_net(name: str, zero_init_last: bool = False, **kwargs):

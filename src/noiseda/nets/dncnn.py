@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from noiseda.nets import NETS
+from noiseda.nets.registry import NETS
 
 
 class DnCNN(nn.Module):

@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from noiseda.nets import NETS
+from noiseda.nets.registry import NETS
 from noiseda.nets.uformer import LeWinBlock
 from noiseda.nets.unet import pad_to_multiple
 

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from noiseda.nets import NETS
+from noiseda.nets.registry import NETS
 from noiseda.nets.unet import pad_to_multiple
 
 

@@ -21,7 +21,7 @@ import torch
 from safetensors.torch import load_file
 
 from noiseda.errors import NoisedaError
-from noiseda.inference.export import publish_folder, save_tensors, write_json
+from noiseda.inference.export import publish_folder, safe_torch_load, save_tensors, write_json
 
 MANIFEST = "manifest.json"
 
@@ -62,20 +62,6 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
         return []
     done = [p for p in root.glob("step-*") if (p / MANIFEST).is_file()]
     return sorted(done, key=lambda p: p.name)
-
-
-def safe_torch_load(path: Path) -> Any:
-    """torch.load(weights_only=True) whose failure is one honest line. Torch's own message for a
-    refused file advises weights_only=False, which is exactly what a user must not do with a file
-    that holds code; a corrupt file reads as refused for code too. Neither is repeated here."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        unsafe = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
-        if unsafe:
-            raise NoisedaError(f"{path}: refused: it holds a Python object ({unsafe.group(1)}) whose loading "
-                               "could run code; only tensors and plain containers are loaded") from None
-        raise NoisedaError(f"{path}: not a readable PyTorch file (corrupt, truncated or another format)") from None
 
 
 def checkpoint_step(path: Path) -> int:

@@ -48,14 +48,15 @@ def noise_da_options(cfg) -> NoiseDAOptions:
     """noise-da's options in ``cfg`` (its defaults when ``cfg`` trains another method): the
     diagnostics read the t range and the conditions from here."""
     cls = method_class(cfg.method.name)
-    return read_options(cls, cfg.method.options) if issubclass(cls, NoiseDA) else NoiseDAOptions()
+    cls = cls if issubclass(cls, NoiseDA) else NoiseDA
+    return read_options(cls, cfg.method.options.get(cls.name, {}))
 
 
 @register_method("noise-da")
 class NoiseDA(Method):
     streams = ("synthetic", "real")
     lambda_role = "weight of the noise-space loss in the restorer's total"
-    table = TableRow(space="noise", trained_on="both", paper="34.71 / 0.9202 / 0.0903")
+    table = TableRow(space="noise", trained_on="both", paper="34.71 / 0.9202 / 0.0903", order=80)
     Options = NoiseDAOptions
     unpaired_target = False  # the diffusion net's target: the synthetic pair's clean image
 
@@ -68,12 +69,12 @@ class NoiseDA(Method):
 
     @classmethod
     def check_config(cls, cfg, o) -> None:
-        where = "config method.options"
+        where = f"config method.options.{cls.name}"
         if o.condition not in ("both", "synthetic", "real"):
             raise NoisedaError(f"{where}.condition: expected both|synthetic|real, got {o.condition!r}")
         if o.condition != "both" and (o.channel_shuffle or o.residual_swap):
             raise NoisedaError(f"{where}.condition={o.condition} fills both slots with one domain: set "
-                               "method.options.channel_shuffle=false and method.options.residual_swap=false")
+                               "channel_shuffle=false and residual_swap=false")
         last = cfg.diffusion.num_timesteps - 1
         if len(o.t_range) != 2 or not (1 <= o.t_range[0] <= o.t_range[1] <= last):
             raise NoisedaError(f"{where}.t_range: expected [lo, hi] with 1 <= lo <= hi <= {last}, got {o.t_range}")
@@ -84,7 +85,7 @@ class NoiseDA(Method):
                                "(the weight the diffusion net learns at)")
         if o.warmup_freezes_restorer and not o.diffusion_warmup_steps:
             raise NoisedaError(f"{where}.warmup_freezes_restorer freezes the restorer during the diffusion net's "
-                               "warm-up: set method.options.diffusion_warmup_steps > 0")
+                               "warm-up: set diffusion_warmup_steps > 0")
 
     # -- hooks of the training loop ---------------------------------------------------------
     def parameter_groups(self, train_cfg) -> list[dict]:
@@ -193,5 +194,5 @@ class NoiseDAEx(NoiseDA):
     """The unpaired variant: the diffusion net learns the distribution of unpaired clean images."""
 
     streams = ("synthetic", "real", "reference")
-    table = TableRow(space="noise", trained_on="both + unpaired clean", paper="33.44 / 0.8938 / 0.1064", default=False)
+    table = TableRow(space="noise", trained_on="both + unpaired clean", paper="33.44 / 0.8938 / 0.1064", default=False, order=85)
     unpaired_target = True

@@ -1,0 +1,1 @@
+"""Diagnostics of noise-da: `noiseda probe-conditions` and `noiseda probe-gradient`."""

@@ -1,0 +1,1 @@
+"""Scoring restorers: metrics, LPIPS, statistics, plots, contact sheets, run reports, `noiseda evaluate`."""

@@ -1,0 +1,1 @@
+"""Experiments made of many runs: sweeps, the ablation study, the methods comparison."""
