@@ -32,7 +32,9 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from noiseda.config import load_config
-from noiseda.data.datasets import StepBatches, decoded_cache_dir, list_images
+from noiseda.data.files import list_images
+from noiseda.data.samples import StepBatches
+from noiseda.data.store import decoded_cache_dir
 from noiseda.data.setup import build_samples
 
 from quality import machine

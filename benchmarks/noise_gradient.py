@@ -20,14 +20,14 @@ from torch.utils.data import DataLoader
 
 from quality import machine
 
-from noiseda.methods import build_method
+from noiseda.methods import Batch, build_method
 from noiseda.training.checkpoint import list_checkpoints, load_checkpoint
 from noiseda.config import config_from_dict
-from noiseda.data.datasets import StepBatches
+from noiseda.data.samples import StepBatches
 from noiseda.data.setup import build_samples
 from noiseda.inference.tiling import to_model_range
 from noiseda.nets import build_net
-from noiseda.training.loop import net_kwargs
+from noiseda.inference.export import net_kwargs
 
 
 def restorer_grad(method, loss: torch.Tensor) -> torch.Tensor:
@@ -42,12 +42,12 @@ def measure(run: Path, batches: int, first_step: int) -> dict:
     ckpt = load_checkpoint(list_checkpoints(run)[-1])
     method.load_state_dict(ckpt["model"])
     method.train()
-    samples = build_samples(cfg, method.needs_real, method.needs_reference, progress=False)
+    samples = build_samples(cfg, "real" in method.streams, "reference" in method.streams, progress=False)
     loader = DataLoader(samples, batch_sampler=StepBatches(first_step, cfg.train.batch_size, 0, 1,
                                                            first_step + batches))
     rows = []
     for k, batch in enumerate(loader):
-        batch = {n: to_model_range(v, cfg.data.value_range) for n, v in batch.items()}
+        batch = Batch(**{n: to_model_range(v, cfg.data.value_range) for n, v in batch.items()})
         torch.manual_seed(k)
         out = method(batch, 1.0)  # total = sup + 1 * noise (the reference formulation)
         g_sup = restorer_grad(method, out["sup"])

@@ -25,9 +25,10 @@ from noiseda.training.checkpoint import list_checkpoints, load_checkpoint
 from noiseda.config import config_from_dict
 from noiseda.data.setup import build_samples, device_degradation
 from noiseda.inference.tiling import to_model_range
+from noiseda.methods.base import MonitorContext
 from noiseda.methods.noise_da.monitor import PROBE_BASE, ShortcutMonitor
 from noiseda.nets import build_net
-from noiseda.training.loop import net_kwargs
+from noiseda.inference.export import net_kwargs
 
 
 def measure(run: Path, probes: int, images: int) -> dict:
@@ -35,12 +36,13 @@ def measure(run: Path, probes: int, images: int) -> dict:
     method = build_method(cfg, build_net(cfg.net.name, **net_kwargs(cfg)))
     ckpt = load_checkpoint(list_checkpoints(run)[-1])
     method.load_state_dict(ckpt["model"])
-    samples = build_samples(cfg, method.needs_real, method.needs_reference, progress=False)
+    samples = build_samples(cfg, "real" in method.streams, "reference" in method.streams, progress=False)
     rows = []
     for k in range(probes):
-        monitor = ShortcutMonitor(method, samples, k, cfg.method.t_range, device_degradation(cfg), "cpu",
-                                  to_model=lambda v: to_model_range(v, cfg.data.value_range), to_image=None,
-                                  folder=None, images=images, first=PROBE_BASE + k * images)
+        context = MonitorContext(samples=samples, seed=k, degrade_batch=device_degradation(cfg),
+                                 device=torch.device("cpu"), to_model=lambda v: to_model_range(v, cfg.data.value_range),
+                                 to_image=None, folder=None)
+        monitor = ShortcutMonitor(method, context, method.options.t_range, images=images, first=PROBE_BASE + k * images)
         values, _ = monitor(ckpt["state"]["step"], lam_at_ceiling=False)
         rows.append({k.split("/")[1]: v for k, v in values.items()})
     real = [r["real_slot_ratio"] for r in rows]

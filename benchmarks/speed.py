@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from noiseda.methods import build_method
+from noiseda.methods import Batch, build_method
 from noiseda.config import load_config
 from noiseda.training.ema import EMA
 from noiseda.inference.tiling import for_inference
@@ -86,7 +86,7 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def images_batch(step: int, batch: int, size: int, device, channels_last: bool, seed: int = 0) -> dict:
+def images_batch(step: int, batch: int, size: int, device, channels_last: bool, seed: int = 0) -> Batch:
     """Seeded smooth images: AWGN on the synthetic side, signal-dependent noise on the real side."""
     g = torch.Generator().manual_seed(seed * 100003 + step)
 
@@ -99,8 +99,8 @@ def images_batch(step: int, batch: int, size: int, device, channels_last: bool, 
     syn_in = clean + sigma * torch.randn(clean.shape, generator=g)
     real = other + (0.01 * other + 0.0004).sqrt() * torch.randn(other.shape, generator=g)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    return {k: v.to(device, memory_format=fmt) for k, v in
-            {"syn_in": syn_in, "syn_gt": clean, "real": real, "ref": other}.items()}
+    return Batch(synthetic=syn_in, clean=clean, real=real, reference=other).map(
+        lambda v: v.to(device, memory_format=fmt))
 
 
 def build_runner(setting: str, method_name: str, path: str, device: torch.device):
@@ -214,7 +214,7 @@ def time_restore(path: str, net_name: str, size: int, device: torch.device, repe
     net = build_net(net_name).to(device).eval()
     if precision is not None:
         net = for_inference(copy.deepcopy(net), device, precision, compile=compiled)
-    x = images_batch(0, 1, size, device, False)["syn_in"]
+    x = images_batch(0, 1, size, device, False).synthetic
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)

@@ -41,7 +41,8 @@ def levin_pairs(root: Path, out: Path) -> Path:
 
 def real_sheet(folder: Path, nets: dict, device: str, path: Path, count: int = 6, crop: int = 256) -> None:
     """Centre crops of the first real photos: input | each method (no ground truth exists)."""
-    from noiseda.data.datasets import list_images, load_tensor
+    from noiseda.data.files import list_images
+    from noiseda.data.store import load_tensor
     from noiseda.inference.tiling import restore_tensor
     from noiseda.evaluation.sheet import contact_sheet
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from noiseda.data.datasets import list_images, load_pairs
+from noiseda.data.files import list_images, load_pairs
 from noiseda.errors import NoisedaError
 
 from conftest import write_images

@@ -6,9 +6,9 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from noiseda.data.datasets import (
-    ImageStore, StepBatches, TrainSamples, decoded_cache_dir, list_images, load_tensor, random_crop,
-)
+from noiseda.data.files import list_images
+from noiseda.data.samples import StepBatches, TrainSamples, random_crop
+from noiseda.data.store import ImageStore, decoded_cache_dir, load_tensor
 from noiseda.degrade import DEGRADATIONS
 from noiseda.errors import NoisedaError
 
@@ -181,7 +181,7 @@ def test_an_unwritable_cache_folder_fails_in_one_line(tmp_path, monkeypatch):
 def test_the_cache_size_estimate_reads_every_sample_type_from_headers(tmp_path):
     import tifffile
 
-    from noiseda.data.datasets import _stored_bytes
+    from noiseda.data.store import _stored_bytes
     from noiseda.data.io import Picture, write_image
 
     rng = np.random.default_rng(0)

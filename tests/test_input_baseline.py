@@ -7,7 +7,7 @@ import json
 
 from noiseda.cli import main
 from noiseda.evaluation.metrics import psnr
-from noiseda.training.loop import input_scores
+from noiseda.evaluation.scoring import input_rows, mean_scores
 
 from conftest import TINY, data_overrides
 
@@ -33,5 +33,5 @@ def test_input_scores_are_the_inputs_own_psnr():
 
     y = torch.rand(1, 3, 16, 16)  # as load_validation gives them
     x = (y + 0.1 * torch.randn_like(y)).clamp(0, 1)
-    scores = input_scores([("a", x, y), ("b", y, y.clone() * 0.9)], y_channel=False)
+    scores = mean_scores(input_rows([("a", x, y), ("b", y, y.clone() * 0.9)], y_channel=False), "val/input_")
     assert abs(scores["val/input_psnr"] - (psnr(x, y, False) + psnr(y, y * 0.9, False)) / 2) < 1e-9

@@ -65,7 +65,7 @@ def test_sweep_trains_every_variant_and_seed_pairs_them_and_resumes(tmp_path, da
     def no_training(*args, **kwargs):
         raise AssertionError("a finished run was trained again")
 
-    monkeypatch.setattr("noiseda.experiments.sweep.train_and_score", no_training)
+    monkeypatch.setattr("noiseda.experiments.sweep.runner.train_and_score", no_training)
     again = run_sweep(sweep, out, progress=False)
     assert again["table"] == summary["table"]
 
@@ -211,7 +211,7 @@ def test_parallel_sweep_hands_out_one_run_per_free_job_so_ctrl_c_starts_nothing_
     Ctrl-C; so the sweep hands the pool a run only when a job is free."""
     import concurrent.futures as cf
 
-    from noiseda.experiments import sweep as sweep_module
+    from noiseda.experiments.sweep import runner as sweep_module
 
     started, calls = [], {"wait": 0, "shutdown": None}
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import yaml
 
 from noiseda.cli import main
-from noiseda.training.loop import SlowdownWatch
+from noiseda.training.progress import SlowdownWatch
 
 from conftest import TINY, data_overrides, write_images
 

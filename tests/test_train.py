@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 from noiseda.methods import METHODS, register_method
 from noiseda.methods.vanilla import Vanilla
 from noiseda.cli import main
-from noiseda.data.datasets import decoded_cache_dir
+from noiseda.data.store import decoded_cache_dir
 from noiseda.errors import NoisedaError
 from noiseda.nets import build_net
 from noiseda.training.loop import train
@@ -147,13 +147,13 @@ def test_a_loader_bound_run_logs_its_wait_and_says_what_to_do(dataset, tmp_path,
     import time
 
     from noiseda.training import loop as train_module
-    from noiseda.data.datasets import TrainSamples
+    from noiseda.data.samples import TrainSamples
 
     slow = TrainSamples.__getitem__
     monkeypatch.setattr(TrainSamples, "__getitem__", lambda self, i: (time.sleep(0.05), slow(self, i))[1])
     if slow_validation:  # validation time is not training time: it must not dilute the fraction
-        validate = train_module.validate_restorer
-        monkeypatch.setattr(train_module, "validate_restorer", lambda *a: (time.sleep(2.0), validate(*a))[1])
+        validate = train_module.restore_and_score
+        monkeypatch.setattr(train_module, "restore_and_score", lambda *a: (time.sleep(2.0), validate(*a))[1])
     train(tiny_config(dataset, "train.val_every=2" if slow_validation else "train.val_every=100"),
           tmp_path / "run", progress=False)
     logs = [json.loads(ln) for ln in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]

@@ -21,7 +21,13 @@ import torch
 
 from noiseda.config import load_config
 from noiseda.data.io import Picture, write_atomic, write_image
+from noiseda.data.store import load_image_pairs
+from noiseda.evaluation.evaluate import summarize
+from noiseda.evaluation.scoring import input_rows, restore_and_score
 from noiseda.evaluation.sheet import contact_sheet
+from noiseda.inference.export import load_restorer
+from noiseda.training.checkpoint import checkpoint_step, list_checkpoints
+from noiseda.training.loop import train
 from noiseda.degrade import DEGRADATIONS
 from noiseda.errors import NoisedaError
 
@@ -81,17 +87,8 @@ def make_demo_data(root: Path) -> None:
             _save(root / "test" / "noisy" / f"{name}_{i}.png", camera(crop, g))
 
 
-def run_demo(out: str | Path = "noiseda-demo", steps: Optional[int] = None, progress: bool = True,
-             threads: int = 0) -> dict:
-    from noiseda.training.checkpoint import checkpoint_step, list_checkpoints
-    from noiseda.inference.export import load_restorer
-    from noiseda.data.datasets import load_pairs, load_tensor
-    from noiseda.evaluation.evaluate import summarize
-    from noiseda.inference.tiling import restore_tensor
-    from noiseda.evaluation.metrics import psnr, ssim
-    from noiseda.training.loop import train
-
-    out = Path(out)
+def _demo_data(out: Path, steps: Optional[int]) -> Path:
+    """The demo's images, generated once (aside, then renamed: never half-written)."""
     if steps is not None and steps < 1:
         raise NoisedaError(f"--steps: expected >= 1, got {steps}")
     if out.exists() and not out.is_dir():
@@ -99,46 +96,50 @@ def run_demo(out: str | Path = "noiseda-demo", steps: Optional[int] = None, prog
     if out.exists() and any(out.iterdir()) and not (out / "demo-data").is_dir():
         raise NoisedaError(f"{out} exists and is not a noiseda demo folder; choose another --out")
     data = out.resolve() / "demo-data"  # absolute in the runs' configs: resumable from anywhere
-    if not data.is_dir():  # generated aside, then renamed: never half-written
+    if not data.is_dir():
         tmp = out / ".demo-data.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         make_demo_data(tmp)
         tmp.rename(data)
+    return data
+
+
+def _train_method(out: Path, data: Path, method: str, steps: Optional[int], threads: int, progress: bool):
+    """Train (or continue, or just reload) one method's run; its config and restorer."""
+    overrides = [f"method.name={method}", f"data.clean={data / 'clean'}", f"data.real={data / 'real'}",
+                 f"train.seed={DEMO_SEED}"]
+    if steps:
+        overrides.append(f"train.steps={steps}")
+    if threads:
+        overrides.append(f"train.threads={threads}")
+    cfg = load_config("demo", overrides)
+    run = out / "runs" / method
+    done = list_checkpoints(run)
+    trained = checkpoint_step(done[-1]) if done else 0
+    if trained > cfg.train.steps:
+        raise NoisedaError(f"{out} holds a demo trained for {trained} steps; --steps {cfg.train.steps} needs "
+                           f"another --out (or --steps {trained} or more to continue this one)")
+    train(cfg, run, resume=bool(done), overwrite=not done, progress=progress)
+    return cfg, load_restorer(run / "final")[0]
+
+
+def run_demo(out: str | Path = "noiseda-demo", steps: Optional[int] = None, progress: bool = True,
+             threads: int = 0) -> dict:
+    out = Path(out)
+    data = _demo_data(out, steps)
     results, timings = {}, {}
     for method in ("vanilla", "noise-da"):
-        overrides = [
-            f"method.name={method}",
-            f"data.clean={data / 'clean'}",
-            f"data.real={data / 'real'}",
-            f"train.seed={DEMO_SEED}",
-        ]
-        if steps:
-            overrides.append(f"train.steps={steps}")
-        if threads:
-            overrides.append(f"train.threads={threads}")
-        cfg = load_config("demo", overrides)
-        run = out / "runs" / method
         tic = time.perf_counter()
-        done = list_checkpoints(run)
-        resume = bool(done)  # a rerun continues (or just reloads) each method
-        trained = checkpoint_step(done[-1]) if done else 0
-        if trained > cfg.train.steps:
-            raise NoisedaError(f"{out} holds a demo trained for {trained} steps; --steps {cfg.train.steps} needs "
-                               f"another --out (or --steps {trained} or more to continue this one)")
-        train(cfg, run, resume=resume, overwrite=not resume, progress=progress)
+        cfg, results[method] = _train_method(out, data, method, steps, threads, progress)
         timings[method] = time.perf_counter() - tic
-        results[method] = load_restorer(run / "final")[0]
 
-    pairs = load_pairs(data / "test", "demo test")
-    rows: dict[str, list[dict]] = {"input": [], "vanilla": [], "noise-da": []}
-    grid = []
-    with torch.inference_mode():
-        for x_path, y_path in pairs:
-            x, y = load_tensor(x_path), load_tensor(y_path)
-            outs = {"input": x, **{m: restore_tensor(net, x, tile=None).clamp(0, 1) for m, net in results.items()}}
-            for m, img in outs.items():
-                rows[m].append({"image": x_path.name, "psnr": psnr(img, y), "ssim": ssim(img, y)})
-            grid.append([x, outs["vanilla"], outs["noise-da"], y])
+    pairs = load_image_pairs(data / "test", "demo test")
+    rows = {"input": input_rows(pairs, y_channel=False)}
+    restored: dict[str, list] = {}
+    for method, net in results.items():
+        keep = lambda i, name, x, out, y, m=method: restored.setdefault(m, []).append(out.clamp(0, 1))  # noqa: E731
+        rows[method] = restore_and_score(net, pairs, (0.0, 1.0), False, "cpu", tile=None, on_output=keep)
+    grid = [[x, restored["vanilla"][i], restored["noise-da"][i], y] for i, (_, x, y) in enumerate(pairs)]
     summary = {m: summarize(r) for m, r in rows.items()}
     table = "\n".join(
         ["| | PSNR (dB) | SSIM |", "|---|---|---|"]

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from noiseda.data.datasets import (
-    ImageStore, TrainSamples, check_disk_room, list_images, load_pairs, load_tensor, match_pairs,
-)
+from noiseda.data.files import list_images, load_pairs, match_pairs
+from noiseda.data.samples import TrainSamples
+from noiseda.data.store import ImageStore, check_disk_room, load_image_pairs
 from noiseda.degrade import compose
 from noiseda.errors import NoisedaError
 
@@ -152,13 +152,4 @@ def _check_memory(stores: list[ImageStore]) -> None:
 def load_validation(cfg: Config) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
     if not cfg.data.val_pairs:
         return []
-    pairs = load_pairs(cfg.data.val_pairs, "data.val_pairs")
-    if cfg.data.val_max_images:
-        pairs = pairs[: cfg.data.val_max_images]
-    out = []
-    for x, y in pairs:
-        xi, yi = load_tensor(x), load_tensor(y)
-        if xi.shape != yi.shape:
-            raise NoisedaError(f"data.val_pairs: size mismatch {x} {tuple(xi.shape)} vs {y} {tuple(yi.shape)}")
-        out.append((x.name, xi, yi))
-    return out
+    return load_image_pairs(cfg.data.val_pairs, "data.val_pairs", cfg.data.val_max_images)

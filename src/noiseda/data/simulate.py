@@ -17,7 +17,8 @@ from typing import Sequence
 
 import torch
 
-from noiseda.data.datasets import generator, list_images
+from noiseda.data.files import list_images
+from noiseda.data.samples import generator
 from noiseda.data.io import Picture, read_image, write_image
 from noiseda.degrade import DEGRADATIONS
 from noiseda.errors import NoisedaError

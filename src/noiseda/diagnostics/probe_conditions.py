@@ -35,7 +35,7 @@ def train_conditional(cfg: Config, steps: int, progress: bool = True):
     """A diffusion net trained alone, its two condition slots holding the clean target."""
     from tqdm import tqdm
 
-    from noiseda.data.datasets import StepBatches, derive_seed
+    from noiseda.data.samples import StepBatches, derive_seed
     from noiseda.data.setup import build_samples
     from noiseda.inference.tiling import to_model_range
     from noiseda.methods.noise_da.diffusion import GammaSchedule, NoisePredictor

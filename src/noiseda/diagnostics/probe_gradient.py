@@ -13,7 +13,8 @@ import torch
 from tqdm import tqdm
 
 from noiseda.config import load_config
-from noiseda.data.datasets import load_pairs, load_tensor
+from noiseda.data.files import load_pairs
+from noiseda.data.store import load_tensor
 from noiseda.data.io import write_atomic
 from noiseda.data.setup import build_samples, device_degradation
 from noiseda.device import default_device

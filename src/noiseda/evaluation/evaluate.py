@@ -13,11 +13,12 @@ from typing import Callable, Optional, Sequence
 import torch
 
 from noiseda.inference.export import load_restorer
-from noiseda.data.datasets import load_pairs, load_tensor
+from noiseda.data.files import load_pairs
+from noiseda.data.store import load_image_pairs
 from noiseda.data.io import Picture, write_atomic, write_image
 from noiseda.errors import NoisedaError
-from noiseda.inference.tiling import for_inference, restore_safely
-from noiseda.evaluation.metrics import psnr, ssim
+from noiseda.evaluation.scoring import restore_and_score
+from noiseda.inference.tiling import for_inference
 
 METRICS = ("psnr", "ssim", "lpips")
 HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "lpips": False}
@@ -29,26 +30,10 @@ def score_pairs(
 ) -> list[dict]:
     """One row per pair: PSNR/SSIM (and LPIPS with ``lpips_net``, always on RGB as the field
     reports it) of the restored image and, with ``include_input``, of the degraded input.
-    ``on_output(index, x_path, x, out, y)`` sees every restored image."""
-    from noiseda.evaluation.lpips import lpips
-
-    rows = []
-    for i, (x_path, y_path) in enumerate(load_pairs(pairs_dir, f"pairs {pairs_dir}")):
-        x, y = load_tensor(x_path), load_tensor(y_path)
-        if x.shape != y.shape:
-            raise NoisedaError(f"size mismatch: {x_path} {tuple(x.shape)} vs {y_path} {tuple(y.shape)}")
-        out = restore_safely(net, x, spec["value_range"], tile, 32, device)
-        row = {"image": x_path.name, "psnr": psnr(out, y, y_channel), "ssim": ssim(out, y, y_channel)}
-        if lpips_net is not None:
-            row["lpips"] = lpips(lpips_net, out, y)
-        if include_input:
-            row.update(input_psnr=psnr(x, y, y_channel), input_ssim=ssim(x, y, y_channel))
-            if lpips_net is not None:
-                row["input_lpips"] = lpips(lpips_net, x, y)
-        if on_output is not None:
-            on_output(i, x_path, x, out, y)
-        rows.append(row)
-    return rows
+    ``on_output(index, name, x, out, y)`` sees every restored image."""
+    pairs = load_image_pairs(pairs_dir, f"pairs {pairs_dir}")
+    return restore_and_score(net, pairs, spec["value_range"], y_channel, device, tile, lpips_net=lpips_net,
+                             include_input=include_input, on_output=on_output)
 
 
 def summarize(rows: list[dict]) -> dict:
@@ -119,9 +104,9 @@ def evaluate(
     summaries, all_rows = {}, {}
     with torch.inference_mode():
         for name, p in zip(names, pairs):
-            def hook(i, x_path, x, out, y, name=name):
+            def hook(i, image, x, out, y, name=name):
                 if save_images:
-                    write_image(Path(save_images) / name / x_path.name,
+                    write_image(Path(save_images) / name / image,
                                 Picture(out.clamp(0, 1).permute(1, 2, 0).numpy()))
                 if on_output is not None:
                     on_output(name, i, x, out, y)

@@ -166,17 +166,15 @@ def net_kwargs(cfg: Config) -> dict:
     return ({"width": cfg.net.width} if cfg.net.width else {}) | dict(cfg.net.options)
 
 
+def restorer_spec(net: str, kwargs: dict, value_range, task: str, method: str, **extra) -> dict:
+    """net.json: what rebuilds the restorer (net, kwargs) and how to feed it (value range, task)."""
+    return {"format": "noiseda-restorer/1", "net": net, "kwargs": kwargs, "value_range": list(value_range),
+            "task": task, "method": method, "noiseda_version": __version__, **extra}
+
+
 def net_spec(cfg: Config, **extra) -> dict:
-    return {
-        "format": "noiseda-restorer/1",
-        "net": cfg.net.name,
-        "kwargs": net_kwargs(cfg),
-        "value_range": list(cfg.data.value_range),
-        "task": cfg.task,
-        "method": cfg.method.name,
-        "noiseda_version": __version__,
-        **extra,
-    }
+    """The spec of the restorer a run with config ``cfg`` trains."""
+    return restorer_spec(cfg.net.name, net_kwargs(cfg), cfg.data.value_range, cfg.task, cfg.method.name, **extra)
 
 
 def safe_torch_load(path: Path) -> Any:

@@ -14,9 +14,7 @@ from pathlib import Path
 
 import torch
 
-from noiseda import __version__
-from noiseda.inference.export import export_restorer, fit_problems
-from noiseda.inference.export import safe_torch_load
+from noiseda.inference.export import export_restorer, fit_problems, restorer_spec, safe_torch_load
 from noiseda.errors import NoisedaError
 from noiseda.nets import build_net
 
@@ -71,6 +69,5 @@ def import_official(ckpt: str, task: str, out_dir: str) -> Path:
         net.load_state_dict(state)
     except RuntimeError:
         raise NoisedaError(f"{source}: weights do not fit {name}: {fit_problems(net, state)}") from None
-    spec = {"format": "noiseda-restorer/1", "net": name, "kwargs": kwargs, "value_range": VALUE_RANGES[task],
-            "task": task, "method": "official", "source": str(source), "noiseda_version": __version__}
+    spec = restorer_spec(name, kwargs, VALUE_RANGES[task], task, "official", source=str(source))
     return export_restorer(out, {k: v.contiguous() for k, v in net.state_dict().items()}, spec)

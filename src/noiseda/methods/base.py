@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Optional
@@ -78,7 +80,7 @@ class TableRow:
 class MonitorContext:
     """What the training loop hands to a method's monitor (``Method.make_monitor``)."""
 
-    samples: Any  # the training sample stream (data.datasets.TrainSamples): sample i as a dict
+    samples: Any  # the training sample stream (data.samples.TrainSamples): sample i as a dict
     seed: int
     degrade_batch: Optional[Callable]  # data.degrade_on=device: degrades a batch of clean images; else None
     device: torch.device
@@ -214,6 +216,16 @@ def check_method_config(cfg) -> dict:
     cls.check_config(cfg, chosen)
     resolved[cls.name] = dataclasses.asdict(chosen)
     return resolved
+
+
+def describe(name: str) -> dict:
+    """What a method declares, for `noiseda methods`: its first docstring line, the batch
+    streams it reads, lambda's role, its options with their defaults, its table row."""
+    cls = method_class(name)
+    doc = (cls.__doc__ or sys.modules[cls.__module__].__doc__ or "").strip().split("\n\n")[0]
+    summary = re.split(r"(?<!\bal)\.\s", " ".join(doc.split()), maxsplit=1)[0].rstrip(".") + "."  # "et al." goes on
+    return {"name": name, "summary": summary, "streams": list(cls.streams), "lambda": cls.lambda_role,
+            "options": dataclasses.asdict(cls.Options()), "table": dataclasses.asdict(cls.table) if cls.table else None}
 
 
 class _ScaleGrad(torch.autograd.Function):

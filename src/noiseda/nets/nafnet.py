@@ -13,25 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from noiseda.nets.blocks import encode, LayerNorm2d, pad_to_multiple
 from noiseda.nets.registry import NETS
-from noiseda.nets.unet import pad_to_multiple
-
-
-class LayerNorm2d(nn.Module):
-    """Layer norm over the channels of each pixel, computed in fp32 (as autocast runs
-    nn.LayerNorm): bf16 means and variances would lose too much."""
-
-    def __init__(self, channels: int, eps: float = 1e-6):
-        super().__init__()
-        self.weight, self.bias = nn.Parameter(torch.ones(channels)), nn.Parameter(torch.zeros(channels))
-        self.eps = eps
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        xf = x.float()
-        mu = xf.mean(1, keepdim=True)
-        var = (xf - mu).pow(2).mean(1, keepdim=True)
-        y = (xf - mu) / (var + self.eps).sqrt() * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
-        return y.to(x.dtype)
 
 
 def simple_gate(x: torch.Tensor) -> torch.Tensor:
@@ -84,12 +67,7 @@ class NAFNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         padded, (h, w) = pad_to_multiple(x, self.size_multiple)
-        y = self.intro(padded)
-        skips = []
-        for enc, down in zip(self.encoders, self.downs):
-            y = enc(y)
-            skips.append(y)
-            y = down(y)
+        y, skips = encode(self.intro(padded), self.encoders, self.downs)
         y = self.middle(y)
         for dec, up, skip in zip(self.decoders, self.ups, reversed(skips)):
             y = dec(up(y) + skip)

@@ -20,9 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from noiseda.nets.blocks import encode, LayerNorm2d, pad_to_multiple
 from noiseda.nets.registry import NETS
-from noiseda.nets.nafnet import LayerNorm2d
-from noiseda.nets.unet import pad_to_multiple
 
 
 class TransposedAttention(nn.Module):
@@ -107,12 +106,7 @@ class Restormer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         padded, (h, w) = pad_to_multiple(x, self.size_multiple)
-        y = self.intro(padded)
-        skips = []
-        for enc, down in zip(self.encoders, self.downs):
-            y = enc(y)
-            skips.append(y)
-            y = down(y)
+        y, skips = encode(self.intro(padded), self.encoders, self.downs)
         y = self.latent(y)
         for up, reduce, dec, skip in zip(self.ups, self.reduces, self.decoders, reversed(skips)):
             y = dec(reduce(torch.cat([up(y), skip], dim=1)))

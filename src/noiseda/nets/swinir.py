@@ -26,9 +26,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from noiseda.nets.blocks import pad_to_multiple
 from noiseda.nets.registry import NETS
 from noiseda.nets.uformer import LeWinBlock
-from noiseda.nets.unet import pad_to_multiple
 
 
 class SwinLayer(LeWinBlock):

@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from noiseda.nets.blocks import pad_to_multiple
 from noiseda.nets.registry import NETS
-from noiseda.nets.unet import pad_to_multiple
 
 
 def _windows(x: torch.Tensor, w: int) -> torch.Tensor:

@@ -11,17 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from noiseda.nets.blocks import pad_to_multiple
 from noiseda.nets.registry import NETS
-
-
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Pad bottom/right to a multiple of ``multiple`` (reflect where the image allows it)."""
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph == 0 and pw == 0:
-        return x, (h, w)
-    mode = "reflect" if ph < h and pw < w else "replicate"
-    return F.pad(x, (0, pw, 0, ph), mode=mode), (h, w)
 
 
 def _conv_block(cin: int, cout: int) -> nn.Sequential:

@@ -21,42 +21,25 @@ import torch
 from torch.utils.data import DataLoader
 
 from noiseda.config import Config, save_config
-from noiseda.data.datasets import StepBatches, derive_seed
+from noiseda.data.samples import StepBatches, derive_seed
 from noiseda.data.setup import build_samples, device_degradation, load_validation
 from noiseda.device import default_device, resolve_channels_last, resolve_precision, speed_up
 from noiseda.errors import NoisedaError, TrainingInterrupted
-from noiseda.evaluation.metrics import psnr, ssim
 from noiseda.evaluation.report import write_report
+from noiseda.evaluation.scoring import input_rows, mean_scores, restore_and_score
 from noiseda.inference.export import export_restorer, init_restorer, net_kwargs, net_spec
-from noiseda.inference.tiling import from_model_range, restore_tensor, to_model_range
+from noiseda.inference.tiling import from_model_range, to_model_range
 from noiseda.methods import Batch, build_method
 from noiseda.methods.base import MonitorContext
 from noiseda.nets import build_net
 from noiseda.training.checkpoint import save_checkpoint
 from noiseda.training.ema import EMA
 from noiseda.training.folder_lock import folder_lock
-from noiseda.training.progress import RunLog, SlowdownWatch, TimedIterator, duration, loader_advice, slowdown_advice
+from noiseda.training.progress import RunLog, RunNotes, TimedIterator
 from noiseda.training.resume import apply_learning_rates, resume_changes
 from noiseda.training.run_folder import check_run_dir, delete_earlier_run, newest_loadable, prepare_run_dir, truncate_jsonl
 from noiseda.training.signals import StopSignals, ignore_stop_signals
 from noiseda.training.step import StepRunner, make_accelerator, make_optimizer, scaler_state
-
-
-def validate_restorer(net, images, value_range, y_channel: bool, device) -> dict[str, float]:
-    ps, ss = [], []
-    net.eval()
-    for _, x, y in images:
-        out = restore_tensor(net, x, value_range, tile=512, overlap=32, device=device)
-        ps.append(psnr(out, y, y_channel))
-        ss.append(ssim(out, y, y_channel))
-    return {"val/psnr": sum(ps) / len(ps), "val/ssim": sum(ss) / len(ss)}
-
-
-def input_scores(images, y_channel: bool) -> dict[str, float]:
-    """The degraded inputs' own scores against their targets: the baseline a restorer must beat."""
-    ps = [psnr(x, y, y_channel) for _, x, y in images]
-    ss = [ssim(x, y, y_channel) for _, x, y in images]
-    return {"val/input_psnr": sum(ps) / len(ps), "val/input_ssim": sum(ss) / len(ss)}
 
 
 def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool = True,
@@ -118,8 +101,8 @@ class _Run:
         self.monitor = self._make_monitor()
         # The degraded inputs' scores go beside every validation score; one note if the restorer
         # stays below them once training has settled.
-        self.val_input = input_scores(self.val_images, cfg.task == "derain") if self.main and self.val_images else {}
-        self.warned_below_input = False
+        self.val_input = (mean_scores(input_rows(self.val_images, cfg.task == "derain"), "val/input_")
+                          if self.main and self.val_images else {})
         if self.main and self.start:
             for problem in unreadable:
                 self.bar.write(f"note: {problem}; using the checkpoint before it")
@@ -230,8 +213,8 @@ class _Run:
                             num_workers=self.cfg.data.workers, worker_init_fn=ignore_stop_signals,
                             pin_memory=acc.device.type == "cuda", persistent_workers=self.cfg.data.workers > 0)
         self.batches = TimedIterator(loader)
-        self.last_log, self.tic, self.first_log = self.start, time.perf_counter(), None
-        self.hinted, self.slowed = False, SlowdownWatch()
+        self.last_log, self.tic = self.start, time.perf_counter()
+        self.notes = RunNotes(self.bar.write, self.main, self.cfg, acc.device)
         step = self.start
         with StopSignals(self.world) as stop:
             for step, batch in enumerate(self.batches, start=self.start + 1):
@@ -261,21 +244,10 @@ class _Run:
         rate = (step - self.last_log) / max(elapsed, 1e-9)
         values.update({"train/lambda": lam, "train/steps_per_s": rate,
                        "train/ema_decay": self.ema.current_decay(), "train/data_wait": waited})
-        if waited > 0.3 and self.last_log > self.start and not self.hinted and self.main:  # not the first interval: workers start there
-            self.hinted = True
-            bar.write(f"note: {waited:.0%} of the time went to waiting for training data; {loader_advice(self.cfg)}")
         self.log.log(step, values)
-        if self.last_log == self.first_log and self.main and step < t.steps:
-            # From the second interval: the first holds start-up, compiling and tuning.
-            bar.write(f"{rate:.2f} steps/s: about {duration((t.steps - step) / rate)} for the "
-                      f"{t.steps - step} steps left (validation and checkpoints not included)")
-        if self.first_log is not None and self.main and self.slowed(rate):  # not the start-up interval
-            bar.write(f"note: training slowed to {rate:.3g} steps/s from {self.slowed.fastest:.3g} earlier in this "
-                      f"run; {slowdown_advice(self.accelerator.device)}")
+        self.notes.after_interval(step, rate, waited)
         bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in values.items()
                          if k in ("loss/total", "loss/sup", "loss/noise")} | {"lam": f"{lam:.3f}"})
-        if self.first_log is None:
-            self.first_log = step
         self.last_log, self.tic = step, time.perf_counter()
         if max_run >= t.max_nonfinite:
             self.save(step)
@@ -302,10 +274,13 @@ class _Run:
         cfg, bar = self.cfg, self.bar
         extra = {}
         if self.val_images:
-            extra = validate_restorer(self.ema.net, self.val_images, cfg.data.value_range, cfg.task == "derain",
-                                      self.accelerator.device)
+            extra = mean_scores(restore_and_score(self.ema.net, self.val_images, cfg.data.value_range,
+                                                  cfg.task == "derain", self.accelerator.device), "val/")
             extra.update(self.val_input)
-            self._note_below_input(step, extra)
+            settled_at = self.t.steps // 10  # a tenth of the run, and lambda's ramp
+            if self.core.lambda_role is not None:
+                settled_at = max(settled_at, self.core.lambda_delay + self.ramp)
+            self.notes.after_validation(step, settled_at, extra["val/psnr"], self.val_input["val/input_psnr"])
             if self.best is None or extra["val/psnr"] > self.best["val/psnr"]:
                 self.best = {"step": step, **extra}
                 export_restorer(self.run_dir / "best", self.ema.state_dict(),
@@ -321,19 +296,6 @@ class _Run:
         if extra:
             self.log.log(step, extra)
             bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in extra.items()))
-
-    def _note_below_input(self, step: int, scores: dict) -> None:
-        """Once training has settled (a tenth of the run, and lambda's ramp), a restorer that
-        scores below its own inputs is making these images worse: say so once."""
-        settled_at = self.t.steps // 10
-        if self.core.lambda_role is not None:
-            settled_at = max(settled_at, self.core.lambda_delay + self.ramp)
-        below = scores["val/psnr"] < self.val_input["val/input_psnr"]
-        if step >= settled_at and below and not self.warned_below_input:
-            self.warned_below_input = True
-            self.bar.write(f"note: at step {step} the restorer (EMA) scores {scores['val/psnr']:.2f} dB on the "
-                           f"validation pairs, below their degraded inputs ({self.val_input['val/input_psnr']:.2f}"
-                           " dB): training is making these images worse")
 
     def _finish(self, step: int) -> dict:
         acc, run_dir = self.accelerator, self.run_dir

@@ -114,3 +114,38 @@ class TimedIterator:
         return seconds
 
 
+
+
+class RunNotes:
+    """The notes a run writes beside its progress bar (main process only), each at most once:
+    the time left, waiting for data, a slowdown, a restorer below its own inputs."""
+
+    def __init__(self, write, main: bool, cfg: Config, device: torch.device):
+        self.write = write if main else (lambda text: None)
+        self.cfg, self.device = cfg, device
+        self.intervals = 0  # log intervals of this session
+        self.slowed, self.hinted, self.below_input = SlowdownWatch(), False, False
+
+    def after_interval(self, step: int, rate: float, waited: float) -> None:
+        """The first interval holds start-up (compiling, tuning, data workers): no note reads it."""
+        self.intervals += 1
+        steps = self.cfg.train.steps
+        if self.intervals < 2:
+            return
+        if waited > 0.3 and not self.hinted:
+            self.hinted = True
+            self.write(f"note: {waited:.0%} of the time went to waiting for training data; {loader_advice(self.cfg)}")
+        if self.intervals == 2 and step < steps:
+            self.write(f"{rate:.2f} steps/s: about {duration((steps - step) / rate)} for the {steps - step} steps "
+                       "left (validation and checkpoints not included)")
+        if self.slowed(rate):
+            self.write(f"note: training slowed to {rate:.3g} steps/s from {self.slowed.fastest:.3g} earlier in this "
+                       f"run; {slowdown_advice(self.device)}")
+
+    def after_validation(self, step: int, settled_at: int, psnr: float, input_psnr: float) -> None:
+        """Once training has settled, a restorer that scores below its own inputs is making
+        these images worse."""
+        if step >= settled_at and psnr < input_psnr and not self.below_input:
+            self.below_input = True
+            self.write(f"note: at step {step} the restorer (EMA) scores {psnr:.2f} dB on the validation pairs, below "
+                       f"their degraded inputs ({input_psnr:.2f} dB): training is making these images worse")

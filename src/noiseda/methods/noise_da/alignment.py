@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from noiseda.methods.base import Batch, charbonnier
-from noiseda.data.datasets import derive_seed
+from noiseda.data.samples import derive_seed
 
 BLUR_SIGMA = 1.5  # pixels: the "smoothing" control direction, a plain Gaussian blur of the output
 
@@ -159,7 +159,7 @@ def crops(images: list[tuple[str, torch.Tensor, torch.Tensor]], size: int, count
           what: str) -> tuple[torch.Tensor, torch.Tensor]:
     """``count`` aligned crops of ``size`` px from (name, input, target) images, cycling through
     them; window positions are seeded, so every run and checkpoint sees the same crops."""
-    from noiseda.data.datasets import generator
+    from noiseda.data.samples import generator
     from noiseda.errors import NoisedaError
 
     xs, ys = [], []

@@ -54,6 +54,8 @@ def noise_da_options(cfg) -> NoiseDAOptions:
 
 @register_method("noise-da")
 class NoiseDA(Method):
+    """The paper's method: both restored outputs condition a diffusion net whose noise loss pulls them toward clean images."""
+
     streams = ("synthetic", "real")
     lambda_role = "weight of the noise-space loss in the restorer's total"
     table = TableRow(space="noise", trained_on="both", paper="34.71 / 0.9202 / 0.0903", order=80)

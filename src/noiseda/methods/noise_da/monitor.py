@@ -22,7 +22,7 @@ from typing import Optional
 
 import torch
 
-from noiseda.data.datasets import derive_seed
+from noiseda.data.samples import derive_seed
 from noiseda.methods.base import Batch, MonitorContext
 
 PROBE_BASE = 2**40  # sample numbers this far out are never drawn by a training run

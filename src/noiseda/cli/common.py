@@ -1,0 +1,79 @@
+"""Argument helpers and constants the command modules share: --device, --threads, --tile and
+--precision values, the error a bad argument raises, and the names that help texts list."""
+
+from __future__ import annotations
+
+import argparse
+
+
+PRECISIONS = ("auto", "no", "bf16", "fp16")
+
+
+def _device(value: str | None) -> str:
+    """--device, checked before any work: a device this machine has (default: cuda if it has one)."""
+    import torch
+
+    if value is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(value)
+    except (RuntimeError, ValueError):
+        raise_error(f"--device: unknown device {value!r} (expected cpu, cuda or cuda:N)")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise_error(f"--device {value}: this machine has no CUDA GPU that torch {torch.__version__} can use; "
+                        "use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise_error(f"--device {value}: there are {torch.cuda.device_count()} CUDA GPUs (cuda:0 ...)")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise_error(f"--device {value}: Apple's MPS is not available here; use --device cpu")
+    elif device.type != "cpu":
+        raise_error(f"--device {value}: noiseda runs on cpu, cuda or mps")
+    return value
+
+
+def _threads(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of threads >= 1, got {value!r}")
+    return n
+
+
+THREADS_HELP = ("CPU threads for torch (default: torch's own, one per core); on a machine that other jobs "
+                "share, give each process its share of the cores")
+
+
+def _tile(value: str):
+    if value == "auto":
+        return value
+    if value in ("0", "none", "None"):
+        return None
+    try:
+        size = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto, 0 or a size in pixels, got {value!r}") from None
+    if size < 16:
+        raise argparse.ArgumentTypeError(f"tile size {size} is below 16 pixels")
+    return size
+
+
+def raise_error(msg: str):
+    from noiseda.errors import NoisedaError
+
+    raise NoisedaError(msg)
+
+
+def _default_methods() -> list[str]:
+    from noiseda.experiments.compare_methods import default_methods
+
+    return default_methods("denoise")
+
+
+def _packaged() -> str:
+    from noiseda.config import packaged_configs
+
+    return ", ".join(packaged_configs())
