@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from noiseda.methods.base import Batch, scale_grad
-from noiseda.methods.dann import bottleneck_name
+from noiseda.methods.parts.features import bottleneck_name
 from noiseda.methods.masked import mask_pixels
 from noiseda.methods.ne2ne import neighbour_subsample
 from noiseda.cli import main
@@ -128,7 +128,7 @@ def test_compare_methods_runs_every_method_against_vanilla(dataset, tmp_path, ca
 
 def test_pixelda_gives_each_side_of_the_game_only_its_own_gradient(dataset):
     from noiseda.methods import build_method
-    from noiseda.methods.pixelda import frozen, gan_loss
+    from noiseda.methods.parts.gan import frozen, gan_loss
     from conftest import tiny_config
 
     cfg = tiny_config(dataset, "method.name=pixelda")
@@ -188,7 +188,7 @@ def test_compare_methods_puts_the_adversarial_methods_on_dann_schedule_over_the_
 
 def test_c2n_generator_makes_local_noise_and_learns_only_from_the_discriminator(dataset):
     from noiseda.methods import build_method
-    from noiseda.methods.pixelda import frozen, gan_loss
+    from noiseda.methods.parts.gan import frozen, gan_loss
     from conftest import tiny_config
 
     method = build_method(tiny_config(dataset, "method.name=c2n"), build_net("unet", width=4))

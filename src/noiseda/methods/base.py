@@ -242,3 +242,10 @@ class _ScaleGrad(torch.autograd.Function):
 def scale_grad(x: torch.Tensor, scale: float) -> torch.Tensor:
     """Identity forward; the gradient flowing back is multiplied by ``scale``."""
     return _ScaleGrad.apply(x, scale)
+
+
+def pairwise_mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """PixelDA's content loss: mean squared difference minus the squared mean difference, per
+    image (what stays if a constant shift is forgiven), averaged over the batch."""
+    d = (a - b).flatten(1)
+    return (d.pow(2).mean(1) - d.mean(1).pow(2)).mean()

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from noiseda.methods.base import Method, TableRow, register_method
-from noiseda.methods.pixelda import PatchDiscriminator, frozen, gan_loss
+from noiseda.methods.parts.gan import PatchDiscriminator, frozen, gan_loss
 
 
 class NoiseGenerator(nn.Module):

@@ -20,8 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from noiseda.methods.base import Method, TableRow, register_method
-from noiseda.methods.dann import DomainClassifier, FeatureTap, bottleneck_name, domain_loss
-from noiseda.methods.pixelda import Generator, PatchDiscriminator, frozen, gan_loss
+from noiseda.methods.parts.features import DomainClassifier, FeatureTap, bottleneck_name, domain_loss
+from noiseda.methods.parts.gan import Generator, PatchDiscriminator, frozen, gan_loss
 
 
 @register_method("cycada")

@@ -19,10 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from noiseda.methods.base import Method, TableRow, register_method
-from noiseda.methods.dann import DomainClassifier, FeatureTap, bottleneck_name, domain_loss
-from noiseda.methods.pixelda import pairwise_mse
 from noiseda.errors import NoisedaError
+from noiseda.methods.base import Method, TableRow, pairwise_mse, register_method
+from noiseda.methods.parts.features import DomainClassifier, FeatureTap, bottleneck_name, domain_loss
 
 
 def _stages(factor: int) -> int:

@@ -15,64 +15,10 @@ by the config's lambda ramp.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
-
 import torch
-import torch.nn.functional as F
-from torch import nn
-from torch.func import functional_call
 
-from noiseda.methods.base import Method, TableRow, register_method
-
-
-class Generator(nn.Module):
-    """Residual conv net: input (+ a noise map) -> input + a learned change (identity at start)."""
-
-    def __init__(self, width: int = 32, blocks: int = 4, noise_channels: int = 1):
-        super().__init__()
-        layers = [nn.Conv2d(3 + noise_channels, width, 3, padding=1), nn.LeakyReLU(0.2)]
-        for _ in range(blocks):
-            layers += [nn.Conv2d(width, width, 3, padding=1), nn.LeakyReLU(0.2)]
-        self.body = nn.Sequential(*layers)
-        self.out = nn.Conv2d(width, 3, 3, padding=1)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
-
-    def forward(self, x: torch.Tensor, noise: Optional[torch.Tensor] = None) -> torch.Tensor:
-        return x + self.out(self.body(x if noise is None else torch.cat([x, noise], dim=1)))
-
-
-class PatchDiscriminator(nn.Module):
-    """Strided convs to a map of real/fake logits, one per patch."""
-
-    def __init__(self, width: int = 32):
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(3, width, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(width, 2 * width, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(2 * width, 1, 3, 1, 1),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
-
-
-def pairwise_mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """PixelDA's content loss: mean squared difference minus the squared mean difference, per
-    image (what stays if a constant shift is forgiven), averaged over the batch."""
-    d = (a - b).flatten(1)
-    return (d.pow(2).mean(1) - d.mean(1).pow(2)).mean()
-
-
-def frozen(discriminator: nn.Module, fake: torch.Tensor) -> torch.Tensor:
-    """The discriminator on ``fake`` with its weights frozen: gradients reach the generator only."""
-    weights = {k: v.detach() for k, v in discriminator.named_parameters()}
-    return functional_call(discriminator, weights, (fake,))
-
-
-def gan_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
-    target = torch.ones_like(logits) if real else torch.zeros_like(logits)
-    return F.binary_cross_entropy_with_logits(logits.float(), target.float())
+from noiseda.methods.base import Method, TableRow, pairwise_mse, register_method
+from noiseda.methods.parts.gan import Generator, PatchDiscriminator, frozen, gan_loss
 
 
 @register_method("pixelda")
