@@ -11,7 +11,7 @@ of losses with "total". It lives in one file of this package and registers itsel
         table = TableRow(space="pixel", trained_on="both")   # compare-methods' row; None: left out
 
         @dataclass
-        class Options:                         # its own settings, read from method.options
+        class Options:                         # its own settings: method.options.my-method.weight
             weight: float = 1.0
 
         def forward(self, batch, lam):
