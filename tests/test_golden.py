@@ -28,7 +28,8 @@ from noiseda.training.loop import train
 from conftest import tiny_config
 
 GOLDEN = Path(__file__).parent / "golden" / "methods.json"
-EXTRA = {"oracle": ["data.clean=[]"], "noise-da-ex": []}  # oracle trains on real pairs (added below)
+EXTRA = {"oracle": ["data.clean=[]"], "noise-da-ex": [],  # oracle trains on real pairs (added below)
+         "ap-bsn": ["net.name=ap-bsn-s", "net.width=8", "net.options={modules: 1}", "data.patch_size=40"]}
 
 
 def fingerprint(run: Path) -> dict:

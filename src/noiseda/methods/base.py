@@ -74,6 +74,7 @@ class TableRow:
     default: bool = True  # in compare-methods' default list
     denoising_only: bool = False  # left out of the default list for deraining and deblurring
     adversarial: bool = False  # compare-methods gives it DANN's lambda schedule (2/(1+exp(-10p))-1)
+    net: Optional[str] = None  # a method that needs its own restorer: compare-methods trains this net for it
 
 
 @dataclass
