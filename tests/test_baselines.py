@@ -17,7 +17,7 @@ from noiseda.cli import main
 from noiseda.nets import build_net
 from noiseda.evaluation.report import read_metrics
 
-from conftest import TINY, data_overrides
+from conftest import TINY, data_overrides, tiny_config
 from test_interrupt import _signal_at
 
 METHODS = {
@@ -220,8 +220,35 @@ def test_compare_methods_leaves_the_denoising_methods_out_of_other_tasks():
 
     denoise = methods_sweep(None, ["task=denoise"], {"v": "x"}, [0]).variants
     derain = methods_sweep(None, ["task=derain"], {"v": "x"}, [0]).variants
-    assert {"ne2ne", "c2n"} <= set(denoise) and not {"ne2ne", "c2n"} & set(derain)
-    assert set(denoise) - {"ne2ne", "c2n"} == set(derain)
+    only_denoising = {"ne2ne", "c2n", "ap-bsn"}
+    assert only_denoising <= set(denoise) and not only_denoising & set(derain)
+    assert set(denoise) - only_denoising == set(derain)
+    assert "net.name=ap-bsn" in denoise["ap-bsn"]  # it trains its own blind-spot net, the others the config's
+
+
+def test_each_adversarial_method_gets_dann_schedules_unless_the_config_sets_them(dataset):
+    from noiseda.config import config_from_dict
+
+    dann = tiny_config(dataset, "method.name=dann", "method.lambda_ramp_steps=null", "train.steps=40")
+    m = dann.method
+    assert (m.lambda_weight, m.lambda_slope, m.lambda_ramp_steps) == (1.0, 10.0, 40)  # recorded as numbers
+    assert m.options["dann"]["lr_annealing"]
+    assert tiny_config(dataset, "method.name=dann", "method.lambda_weight=0.1").method.lambda_weight == 0.1
+    noise_da = tiny_config(dataset, "method.lambda_ramp_steps=null").method
+    assert (noise_da.lambda_weight, noise_da.lambda_slope, noise_da.lambda_ramp_steps) == (0.2, 5.0, 0)
+    # a config from before per-method options keeps the schedule it ran with
+    old = config_from_dict({"method": {"name": "dann", "features": [], "lambda_weight": 1.0, "lambda_slope": 10.0,
+                                       "lambda_ramp_steps": 40, "t_range": [1, 999]}})
+    assert old.method.options == {"dann": {"features": [], "lr_annealing": False}}
+
+
+def test_dann_anneals_its_learning_rate_over_the_run(dataset, tmp_path):
+    from noiseda.training.loop import train
+
+    train(tiny_config(dataset, "method.name=dann", "train.steps=6", "train.lr=1e-3"), tmp_path / "r", progress=False)
+    lrs = {r["step"]: r["train/lr"] for r in read_metrics(tmp_path / "r") if "train/lr" in r}
+    # lr0 / (1 + 10 p)^0.75 with p = (step - 1) / steps at the logged steps 2, 4, 6
+    assert lrs == {s: pytest.approx(1e-3 / (1 + 10 * (s - 1) / 6) ** 0.75) for s in (2, 4, 6)}
 
 
 def test_the_tv_prior_reaches_the_restorer_through_the_real_images_only():

@@ -21,7 +21,7 @@ def test_overrides_are_typed():
 
 def test_each_method_records_its_own_options_in_full():
     cfg = load_config("tiny-cpu", ["method.name=ne2ne", "method.options.ne2ne.gamma=3"])
-    assert cfg.method.options == {"ne2ne": {"gamma": 3.0}}  # typed, and no other method's settings
+    assert cfg.method.options == {"ne2ne": {"gamma": 3.0, "gamma_ramp": True}}  # typed, no other method's
     assert load_config("tiny-cpu", ["method.name=vanilla"]).method.options == {"vanilla": {}}
     with pytest.raises(NoisedaError, match=r"unknown config key 'method.options.ne2ne.t_range'"):
         load_config("tiny-cpu", ["method.name=ne2ne", "method.options.ne2ne.t_range=[1,2]"])
@@ -42,7 +42,7 @@ def test_configs_of_earlier_versions_still_load():
     assert set(cfg.method.options) == {"noise-da"} and cfg.method.lambda_weight == 0.1
     assert cfg.data.cache == "none" and cfg.train.mixed_precision == "no"
     old_ne2ne = config_from_dict({"method": {**flat, "name": "ne2ne", "ne2ne_gamma": 1.5}})
-    assert old_ne2ne.method.options == {"ne2ne": {"gamma": 1.5}}
+    assert old_ne2ne.method.options == {"ne2ne": {"gamma": 1.5, "gamma_ramp": False}}  # it ran without the ramp
 
 
 @pytest.mark.parametrize(

@@ -51,10 +51,12 @@ class DiffusionConfig:
 class MethodConfig:
     name: str = "noise-da"  # a registered method (see `noiseda methods`)
     # lambda: the weight of the method's adaptation term (what it weighs: `noiseda methods`), on a
-    # DANN-style ramp lambda_weight * (2 / (1 + exp(-lambda_slope * p)) - 1) over lambda_ramp_steps
-    lambda_weight: float = 0.2
-    lambda_slope: float = 5.0
-    lambda_ramp_steps: int = 0  # 0: 300 passes over the synthetic set, as in the reference
+    # DANN-style ramp lambda_weight * (2 / (1 + exp(-lambda_slope * p)) - 1) over lambda_ramp_steps.
+    # Unset (null): the method's own default (noise-da 0.2, 5, 300 passes; DANN's 1, 10, the whole
+    # run); a run's config.yaml records the values used.
+    lambda_weight: Optional[float] = None
+    lambda_slope: Optional[float] = None
+    lambda_ramp_steps: Optional[int] = None  # 0: 300 passes over the synthetic set, as in the reference
     charbonnier_eps: float = 1e-3  # of the supervised loss
     # each method's own settings, by method name: {noise-da: {t_range: [1, 999]}, dann: {...}};
     # the chosen method's are used (its Options in its file under noiseda/methods; docs/config.md)
@@ -152,6 +154,8 @@ def _upgrade_method(m: dict) -> dict:
     for old, new in _FLAT_METHOD_KEYS.items():
         if old in m and new in fields:  # another method's option had no effect on this one
             own.setdefault(new, m[old])
+    if fields:  # options added since then default to the new recipe; such a config keeps the old one
+        own = {**METHODS.get(name).earlier_behaviour, **own}
     if own:
         options[name] = own
     return {**out, "options": options}

@@ -48,6 +48,10 @@ def cmd_methods(args) -> int:
     for d in described:
         print(f"{d['name']}: {d['summary']}")
         print(f"  reads: {', '.join(d['streams'])}; lambda: {d['lambda'] or 'not used'}")
+        if d["lambda_defaults"]:
+            s = d["lambda_defaults"]
+            ramp = {None: "the whole run", 0: "300 passes over the synthetic set"}.get(s["ramp_steps"], f"{s['ramp_steps']} steps")
+            print(f"  lambda unless set: weight {s['weight']:g}, slope {s['slope']:g}, ramp over {ramp}")
         options = ", ".join(f"{k}={v!r}" for k, v in d["options"].items())
         print(f"  options (method.options.{d['name']}.KEY): {options or 'none'}")
         row = d["table"]

@@ -91,6 +91,15 @@ class MonitorContext:
     real_pairs: list = dataclasses.field(default_factory=list)  # validation pairs (name, input, target), [0, 1]
 
 
+@dataclass(frozen=True)
+class LambdaDefaults:
+    """A method's lambda schedule where the config leaves it unset (its authors' own)."""
+
+    weight: float = 0.2
+    slope: float = 5.0
+    ramp_steps: Optional[int] = 0  # 0: 300 passes over the synthetic set (the paper's); None: the whole run
+
+
 @dataclass
 class NoOptions:
     """A method without settings of its own."""
@@ -122,12 +131,16 @@ class Method(nn.Module):
     lambda_role: ClassVar[Optional[str]] = None
     table: ClassVar[Optional[TableRow]] = None
     Options: ClassVar[type] = NoOptions
+    lambda_defaults: ClassVar[LambdaDefaults] = LambdaDefaults()
+    #: options that make a config written before per-method options (flat method keys) run as it did
+    earlier_behaviour: ClassVar[dict] = {}
 
     def __init__(self, cfg, restorer: nn.Module):
         super().__init__()
         self.cfg = cfg
         self.restorer = restorer
         self.options = read_options(type(self), cfg.method.options.get(self.name, {}))
+        self.progress = 0.0  # the share of the run done (begin_step), for schedules over the run
 
     # -- the losses -------------------------------------------------------------------------
     def supervised(self, restored: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -149,6 +162,15 @@ class Method(nn.Module):
     def nets_to_compile(self) -> list[nn.Module]:
         """The nets ``train.compile`` compiles (the restorer and any heavy training-only net)."""
         return [self.restorer]
+
+    def begin_step(self, step: int, total_steps: int) -> None:
+        """Called before each training step (``step`` from 1): schedules over the run read
+        ``self.progress``, which goes from 0 to 1."""
+        self.progress = (step - 1) / max(total_steps, 1)
+
+    def lr_scale(self) -> float:
+        """The learning rates' factor at this step (1: the configured rates throughout)."""
+        return 1.0
 
     @property
     def lambda_delay(self) -> int:
@@ -197,6 +219,18 @@ def build_method(cfg, restorer: nn.Module) -> Method:
     return method_class(cfg.method.name)(cfg, restorer)
 
 
+def _fill_lambda(cfg, defaults: LambdaDefaults) -> None:
+    """Unset lambda settings take the method's defaults (recorded in config.yaml as numbers)."""
+    m = cfg.method
+    m.lambda_weight = defaults.weight if m.lambda_weight is None else m.lambda_weight
+    m.lambda_slope = defaults.slope if m.lambda_slope is None else m.lambda_slope
+    if m.lambda_ramp_steps is None:
+        m.lambda_ramp_steps = cfg.train.steps if defaults.ramp_steps is None else defaults.ramp_steps
+    for key in ("lambda_weight", "lambda_slope", "lambda_ramp_steps"):
+        if getattr(m, key) < 0:
+            raise NoisedaError(f"config method.{key}: expected >= 0, got {getattr(m, key)}")
+
+
 def check_method_config(cfg) -> dict:
     """``method.options`` (method name -> its options) parsed, and the chosen method's checked
     against the rest of ``cfg``: a plain dict holding the chosen method's options in full (what
@@ -213,6 +247,7 @@ def check_method_config(cfg) -> dict:
             raise NoisedaError(f"config method.options.{name}: expected {name}'s options as a mapping, got {options!r}")
         resolved[name] = dataclasses.asdict(read_options(other, options))
     cls = method_class(cfg.method.name)
+    _fill_lambda(cfg, cls.lambda_defaults)
     chosen = read_options(cls, given.get(cls.name, {}))
     cls.check_config(cfg, chosen)
     resolved[cls.name] = dataclasses.asdict(chosen)
@@ -226,6 +261,7 @@ def describe(name: str) -> dict:
     doc = (cls.__doc__ or sys.modules[cls.__module__].__doc__ or "").strip().split("\n\n")[0]
     summary = re.split(r"(?<!\bal)\.\s", " ".join(doc.split()), maxsplit=1)[0].rstrip(".") + "."  # "et al." goes on
     return {"name": name, "summary": summary, "streams": list(cls.streams), "lambda": cls.lambda_role,
+            "lambda_defaults": dataclasses.asdict(cls.lambda_defaults) if cls.lambda_role else None,
             "options": dataclasses.asdict(cls.Options()), "table": dataclasses.asdict(cls.table) if cls.table else None}
 
 
@@ -250,3 +286,12 @@ def pairwise_mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     image (what stays if a constant shift is forgiven), averaged over the batch."""
     d = (a - b).flatten(1)
     return (d.pow(2).mean(1) - d.mean(1).pow(2)).mean()
+
+
+# DANN's schedules (Ganin & Lempitsky 2015, Sec. 5.2.2): the reversal strength
+# 2 / (1 + exp(-10 p)) - 1 and the learning rate lr0 / (1 + 10 p)^0.75 over the training progress p.
+DANN_SCHEDULE = LambdaDefaults(weight=1.0, slope=10.0, ramp_steps=None)
+
+
+def annealed_lr_scale(progress: float) -> float:
+    return 1.0 / (1.0 + 10.0 * progress) ** 0.75

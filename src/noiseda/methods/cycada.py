@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from noiseda.methods.base import Method, TableRow, register_method
+from noiseda.methods.base import DANN_SCHEDULE, Method, TableRow, register_method
 from noiseda.methods.parts.features import DomainClassifier, FeatureTap, bottleneck_name, domain_loss
 from noiseda.methods.parts.gan import Generator, PatchDiscriminator, frozen, gan_loss
 
@@ -29,6 +29,7 @@ class CyCADA(Method):
     streams = ("synthetic", "real")
     lambda_role = "weight of the generators' adversarial loss and strength of the feature-level gradient reversal"
     table = TableRow(space="feature & pixel", trained_on="both", paper="30.81 / 0.8067 / 0.1256", adversarial=True, order=40)
+    lambda_defaults = DANN_SCHEDULE  # the reversal (or adversarial weight) on DANN's schedule
 
     @dataclass
     class Options:

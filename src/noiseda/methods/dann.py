@@ -3,12 +3,17 @@
 A domain classifier reads the restorer's features of synthetic and real inputs and learns to
 tell them apart; a gradient-reversal layer between them, of strength lambda, makes the
 restorer learn features the classifier cannot separate. Total loss: L_sup + L_domain, the
-classifier at full weight from step 1, lambda on the config's ramp (DANN's own schedule is
-method.lambda_weight=1, method.lambda_slope=10, method.lambda_ramp_steps=train.steps, which
-compare-methods sets, with --adversarial-weight for the ceiling). The features are the
-restorer's bottleneck by default (found by one forward of a blank image, see ``bottleneck_name``), or
-the modules named in ``method.options.dann.features``. The classifier is a
-training-only module: only the restorer is exported.
+classifier at full weight from step 1.
+
+The authors' schedules are the defaults: the reversal strength lambda = 2 / (1 + exp(-10 p)) - 1
+over the run's progress p (method.lambda_weight 1, lambda_slope 10, lambda_ramp_steps the whole
+run, where the config leaves them unset) and the learning rate lr0 / (1 + 10 p)^0.75
+(method.options.dann.lr_annealing). Simplification: Adam, as for every restorer here, where
+the paper trains its classification nets with SGD and momentum 0.9.
+
+The features are the restorer's bottleneck by default (found by one forward of a blank image,
+see ``bottleneck_name``), or the modules named in ``method.options.dann.features``. The
+classifier is a training-only module: only the restorer is exported.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from noiseda.methods.base import Method, TableRow, register_method
+from noiseda.methods.base import DANN_SCHEDULE, Method, TableRow, annealed_lr_scale, register_method
 from noiseda.methods.parts.features import DomainClassifier, FeatureTap, bottleneck_name, domain_loss
 
 
@@ -28,9 +33,17 @@ class DANN(Method):
     lambda_role = "strength of the gradient reversal between the restorer and the domain classifier"
     table = TableRow(space="feature", trained_on="both", paper="30.09 / 0.7832 / 0.1348", adversarial=True, order=10)
 
+    lambda_defaults = DANN_SCHEDULE
+
+    earlier_behaviour = {"lr_annealing": False}  # before the authors' schedule was the default
+
     @dataclass
     class Options:
         features: list[str] = field(default_factory=list)  # restorer modules to align; []: its bottleneck
+        lr_annealing: bool = True  # DANN's lr0 / (1 + 10 p)^0.75 over the run's progress p
+
+    def lr_scale(self) -> float:
+        return annealed_lr_scale(self.progress) if self.options.lr_annealing else 1.0
 
     def __init__(self, cfg, restorer):
         super().__init__(cfg, restorer)

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from noiseda.errors import NoisedaError
-from noiseda.methods.base import Method, TableRow, pairwise_mse, register_method
+from noiseda.methods.base import DANN_SCHEDULE, annealed_lr_scale, Method, TableRow, pairwise_mse, register_method
 from noiseda.methods.parts.features import DomainClassifier, FeatureTap, bottleneck_name, domain_loss
 
 
@@ -74,11 +74,18 @@ class DSN(Method):
     streams = ("synthetic", "real")
     lambda_role = "strength of the gradient reversal on the shared codes (the similarity loss)"
     table = TableRow(space="feature", trained_on="both", paper="28.40 / 0.6984 / 0.2265", adversarial=True, order=20)
+    lambda_defaults = DANN_SCHEDULE  # the reversal (or adversarial weight) on DANN's schedule
+
+    earlier_behaviour = {"lr_annealing": False}  # before the authors' schedule was the default
 
     @dataclass
     class Options:
         recon_weight: float = 0.1
         difference_weight: float = 0.05
+        lr_annealing: bool = True  # DANN's lr0 / (1 + 10 p)^0.75 (DSN's similarity loss is DANN's)
+
+    def lr_scale(self) -> float:
+        return annealed_lr_scale(self.progress) if self.options.lr_annealing else 1.0
 
     def __init__(self, cfg, restorer):
         super().__init__(cfg, restorer)

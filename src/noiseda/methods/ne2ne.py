@@ -4,8 +4,8 @@ Each 2x2 cell of a noisy image gives two neighbouring pixels, one to each of two
 sub-images g1(y) and g2(y) (independent noise, nearly the same signal). The restorer f learns
 to map g1(y) to g2(y), with a regulariser that keeps the sub-sampled output of the full image
 consistent: L = |f(g1 y) - g2 y|^2 + gamma |f(g1 y) - g2 y - (g1 f(y) - g2 f(y))|^2, f(y)
-without gradient. The synthetic pairs are not used. Simplification: the authors' code ramps
-gamma linearly from 0 to 2 over training; here it is constant (method.options.ne2ne.gamma, default 2).
+without gradient. The synthetic pairs are not used. As in the authors' code, gamma grows
+linearly from 0 to its ceiling (method.options.ne2ne.gamma, 2) over the run (gamma_ramp).
 """
 
 from __future__ import annotations
@@ -40,9 +40,12 @@ class Ne2Ne(Method):
     streams = ("real",)
     table = TableRow(space="-", trained_on="real noisy only", paper="25.61 / 0.5647 / 0.3039", denoising_only=True, order=60)
 
+    earlier_behaviour = {"gamma_ramp": False}  # before the authors' schedule was the default
+
     @dataclass
     class Options:
-        gamma: float = 2.0  # weight of the regulariser
+        gamma: float = 2.0  # weight of the regulariser (its ceiling, with gamma_ramp)
+        gamma_ramp: bool = True  # gamma * p over the run's progress p, as the authors do per epoch
 
     def forward(self, batch, lam):
         noisy = batch.real
@@ -55,5 +58,6 @@ class Ne2Ne(Method):
         out = self.restorer(g1)
         rec = F.mse_loss(out, g2)
         reg = F.mse_loss(out - g2, f1 - f2)
-        return {"total": rec + self.options.gamma * reg, "rec": rec.detach(), "reg": reg.detach()}
+        gamma = self.options.gamma * (self.progress if self.options.gamma_ramp else 1.0)
+        return {"total": rec + gamma * reg, "rec": rec.detach(), "reg": reg.detach()}
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import torch
 
-from noiseda.methods.base import Method, TableRow, pairwise_mse, register_method
+from noiseda.methods.base import DANN_SCHEDULE, Method, TableRow, pairwise_mse, register_method
 from noiseda.methods.parts.gan import Generator, PatchDiscriminator, frozen, gan_loss
 
 
@@ -26,6 +26,7 @@ class PixelDA(Method):
     streams = ("synthetic", "real")
     lambda_role = "weight of the generator's adversarial loss"
     table = TableRow(space="pixel", trained_on="both", paper="29.24 / 0.7611 / 0.1403", adversarial=True, order=30)
+    lambda_defaults = DANN_SCHEDULE  # the reversal (or adversarial weight) on DANN's schedule
 
     @dataclass
     class Options:

@@ -12,10 +12,8 @@ The exported restorer (what users get) is inference/export.py.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
-from typing import Any
 
 import torch
 from safetensors.torch import load_file

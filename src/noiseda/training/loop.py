@@ -132,6 +132,7 @@ class _Run:
     def _build_optimizer(self, resume: bool, checkpoints: list) -> tuple[Optional[dict], list[str]]:
         t, acc, method = self.t, self.accelerator, self.method
         groups = method.parameter_groups(t)
+        self.base_lrs, self.lr_scale = [g["lr"] for g in groups], 1.0  # the configured rates; the method scales them
         self.optimizer = make_optimizer(groups, t.lr, t.adam_betas, t.adam_eps)
         self.ema = EMA(method.restorer, t.ema_decay, t.ema_warmup)
         self.start, self.best = 0, None
@@ -220,6 +221,7 @@ class _Run:
             for step, batch in enumerate(self.batches, start=self.start + 1):
                 torch.manual_seed(derive_seed(t.seed, "step", step, self.rank))
                 batch = self._to_device(batch, step)
+                self._begin_step(step)
                 lam = self.core.lambda_at_step(step, self.ramp)
                 self.method.train()
                 self.runner(batch, lam, freeze_restorer=self.core.restorer_frozen(step))
@@ -235,6 +237,15 @@ class _Run:
                                               f"noiseda train --out {shlex.quote(str(self.run_dir))} --resume")
         return self._finish(step)
 
+    def _begin_step(self, step: int) -> None:
+        """The method's schedules over the run: its progress, and the learning rates' factor."""
+        self.core.begin_step(step, self.t.steps)
+        scale = self.core.lr_scale()
+        if scale != self.lr_scale:
+            for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+                group["lr"] = base * scale
+            self.lr_scale = scale
+
     def _log_interval(self, step: int, lam: float) -> None:
         t, bar = self.t, self.bar
         values = self.runner.flush()  # the one host sync per log interval
@@ -242,7 +253,7 @@ class _Run:
         max_run = values.pop("train/max_nonfinite_run")
         waited = self.batches.take_seconds() / max(elapsed, 1e-9)
         rate = (step - self.last_log) / max(elapsed, 1e-9)
-        values.update({"train/lambda": lam, "train/steps_per_s": rate,
+        values.update({"train/lambda": lam, "train/lr": self.base_lrs[0] * self.lr_scale, "train/steps_per_s": rate,
                        "train/ema_decay": self.ema.current_decay(), "train/data_wait": waited})
         self.log.log(step, values)
         self.notes.after_interval(step, rate, waited)
