@@ -2,6 +2,7 @@
 tiny data with finite losses, resumes exactly, and exports nothing but the restorer."""
 
 import dataclasses
+import json
 import math
 import signal
 
@@ -14,6 +15,7 @@ from noiseda.methods.parts.features import bottleneck_name
 from noiseda.methods.masked import mask_pixels
 from noiseda.methods.ne2ne import neighbour_subsample
 from noiseda.cli import main
+from noiseda.errors import NoisedaError
 from noiseda.nets import build_net
 from noiseda.evaluation.report import read_metrics
 
@@ -24,7 +26,7 @@ METHODS = {
     "dann": [],
     "dsn": [],
     "ne2ne": [],
-    "masked": [],
+    "masked": ["net.name=swinir", "net.width=8", "net.options={depths: [1], heads: 2, win: 4}"],  # attention to mask
     "pixelda": [],
     "cycada": [],
     "c2n": [],
@@ -57,7 +59,8 @@ def test_trains_resumes_exactly_and_exports_only_the_restorer(method, dataset, t
     losses = [r["loss/total"] for r in read_metrics(straight) if "loss/total" in r]
     assert losses and all(torch.isfinite(torch.tensor(v)) for v in losses)
     exported = load_file(straight / "final" / "restorer.safetensors")
-    assert exported.keys() == build_net("unet", width=4).state_dict().keys()  # no classifier, nothing else
+    spec = json.loads((straight / "final" / "net.json").read_text())
+    assert exported.keys() == build_net(spec["net"], **spec["kwargs"]).state_dict().keys()  # the restorer alone
     assert main(["restore", "--weights", str(straight), "--input", str(dataset["val"] / "noisy"), "--output",
                  str(tmp_path / "restored"), "--device", "cpu", "--no-progress"]) == 0
 
@@ -96,10 +99,38 @@ def test_neighbour_subsampler_picks_two_edge_neighbours_of_one_cell():
 
 def test_masking_hides_the_drawn_share_of_pixels_in_all_channels():
     x = torch.ones(4, 3, 64, 64)
-    masked = mask_pixels(x, 0.75, 0.85)
-    hidden = (masked == 0).float().mean(dim=(1, 2, 3))
-    assert ((hidden > 0.72) & (hidden < 0.88)).all()
-    assert torch.equal(masked[:, 0], masked[:, 1])
+    masked = mask_pixels(x, 0.8, 0.9, value=-0.1)
+    hidden = (masked == -0.1).float().mean(dim=(1, 2, 3))
+    assert ((hidden > 0.77) & (hidden < 0.93)).all()
+    assert torch.equal(masked[:, 0], masked[:, 1]) and masked.unique().tolist() == pytest.approx([-0.1, 1.0])
+
+
+def test_masked_training_masks_attention_tokens_in_training_only(dataset):
+    from noiseda.methods import build_method
+    from noiseda.nets.blocks import Attention
+
+    cfg = tiny_config(dataset, "method.name=masked", *METHODS["masked"])
+    method = build_method(cfg, build_net("swinir", width=8, depths=[1], heads=2, win=4))
+    attention = next(m for m in method.restorer.modules() if isinstance(m, Attention))
+    seen = []
+    attention.register_forward_hook(lambda mod, args, out: seen.append(args[0].detach()))
+    x = torch.rand(1, 3, 16, 16)
+    method.restorer.train()
+    method.restorer(x)
+    zeroed = (seen[-1].abs().sum(-1) == 0).float().mean().item()
+    assert 0.6 < zeroed < 0.9  # about 75% of the tokens
+    method.restorer.eval()
+    with torch.no_grad():
+        method.restorer(x)
+    assert (seen[-1].abs().sum(-1) > 0).all()  # nothing masked when restoring
+
+
+def test_masked_training_refuses_a_restorer_without_attention(dataset):
+    with pytest.raises(NoisedaError, match="masks the restorer's self-attention, and unet has none"):
+        from noiseda.methods import build_method
+
+        build_method(tiny_config(dataset, "method.name=masked"), build_net("unet", width=4))
+    assert tiny_config(dataset, "method.name=masked", "method.options.masked.attention_mask_ratio=0")
 
 
 def test_the_oracle_refuses_synthetic_data(dataset, tmp_path, capsys):

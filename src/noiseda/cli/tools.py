@@ -57,7 +57,8 @@ def cmd_methods(args) -> int:
         row = d["table"]
         compared = "not in compare-methods" if row is None else (
             f"compare-methods: {row['space']} space, trained on {row['trained_on']}"
-            + ("" if row["default"] else " (only when named)"))
+            + ("" if row["default"] else " (only when named)")
+            + (f"; there with {' '.join(row['setup'])}" if row["setup"] else ""))
         print(f"  {compared}")
     return 0
 

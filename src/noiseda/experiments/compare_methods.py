@@ -26,12 +26,6 @@ def default_methods(task: str) -> list[str]:
     return [n for n, r in table_methods().items() if r.default and (task == "denoise" or not r.denoising_only)]
 
 
-def _own_net(row: TableRow) -> list[str]:
-    """A method with its own restorer (AP-BSN's blind-spot net) trains that net at its default
-    size; the others share the config's restorer. (Another size: a sweep file, docs/usage.md.)"""
-    return [] if row.net is None else [f"net.name={row.net}", "net.width=0", "net.options={}"]
-
-
 def methods_sweep(config: Optional[str], overrides: list[str], test_sets: dict[str, str], seeds: list[int],
                   methods: Optional[list[str]] = None, oracle_pairs: Optional[str] = None,
                   eval_every: int = 0, adversarial_weight: float = 1.0) -> Sweep:
@@ -52,7 +46,8 @@ def methods_sweep(config: Optional[str], overrides: list[str], test_sets: dict[s
     # DANN's schedule: lambda = W (2 / (1 + exp(-10 p)) - 1), p the progress through the whole run.
     schedule = [f"method.lambda_weight={adversarial_weight}", "method.lambda_slope=10.0",
                 f"method.lambda_ramp_steps={cfg.train.steps}"]
-    variants = {m: [f"method.name={m}"] + (schedule if rows[m].adversarial else []) + _own_net(rows[m])
+    # each method's authors' own restorer or data where it needs them (TableRow.setup)
+    variants = {m: [f"method.name={m}"] + (schedule if rows[m].adversarial else []) + list(rows[m].setup)
                 for m in chosen}
     if oracle_pairs:
         variants["oracle"] = ["method.name=oracle", "data.clean=[]", f"data.pairs={oracle_pairs}"]

@@ -74,7 +74,9 @@ class TableRow:
     default: bool = True  # in compare-methods' default list
     denoising_only: bool = False  # left out of the default list for deraining and deblurring
     adversarial: bool = False  # compare-methods gives it DANN's lambda schedule (2/(1+exp(-10p))-1)
-    net: Optional[str] = None  # a method that needs its own restorer: compare-methods trains this net for it
+    # config changes compare-methods makes for this method: its authors' own restorer or data
+    # (AP-BSN's blind-spot net, masked training's SwinIR and noise level); () for most
+    setup: tuple[str, ...] = ()
 
 
 @dataclass

@@ -1,11 +1,18 @@
 """Pieces several restoration nets share: padding to the nets' size multiple, a channel
-LayerNorm for N x C x H x W maps, and the encoder pass of an encoder-decoder."""
+LayerNorm for N x C x H x W maps, the encoder pass of an encoder-decoder, and the marker of
+self-attention modules (what masked training masks)."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+class Attention(nn.Module):
+    """Base of the nets' self-attention modules. Their first input holds the tokens: N x T x C
+    (window attention) or N x C x H x W (attention whose tokens are pixels or channels of a map).
+    Methods find them by this class (masked training zeroes a share of their input tokens)."""
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:

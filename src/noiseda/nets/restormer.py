@@ -20,11 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from noiseda.nets.blocks import encode, LayerNorm2d, pad_to_multiple
+from noiseda.nets.blocks import Attention, encode, LayerNorm2d, pad_to_multiple
 from noiseda.nets.registry import NETS
 
 
-class TransposedAttention(nn.Module):
+class TransposedAttention(Attention):
     """MDTA: attention between channels within each head (a C/heads x C/heads map)."""
 
     def __init__(self, dim: int, heads: int):

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from noiseda.nets.blocks import pad_to_multiple
+from noiseda.nets.blocks import Attention, pad_to_multiple
 from noiseda.nets.registry import NETS
 
 
@@ -64,7 +64,7 @@ def shifted_window_mask(h: int, w: int, win: int, shift: int, device) -> torch.T
     return _MASKS[key]
 
 
-class WindowAttention(nn.Module):
+class WindowAttention(Attention):
     def __init__(self, dim: int, heads: int, win: int):
         super().__init__()
         self.heads, self.win, self.scale = heads, win, (dim // heads) ** -0.5
