@@ -217,33 +217,44 @@ def test_compare_methods_puts_the_adversarial_methods_on_dann_schedule_over_the_
     assert ne2ne.lambda_weight == run_config(sweep, "vanilla", 0).method.lambda_weight  # untouched
 
 
-def test_c2n_generator_makes_local_noise_and_learns_only_from_the_discriminator(dataset):
+def test_c2n_trains_its_generator_first_then_the_restorer_on_generated_pairs(dataset):
     from noiseda.methods import build_method
-    from noiseda.methods.parts.gan import frozen, gan_loss
-    from conftest import tiny_config
+    from noiseda.methods.c2n import gradient_penalty
 
-    method = build_method(tiny_config(dataset, "method.name=c2n"), build_net("unet", width=4))
-    gen = method.generator
-    clean, code = torch.rand(1, 3, 16, 16), torch.randn(1, gen.code_channels, 16, 16)
+    method = build_method(tiny_config(dataset, "method.name=c2n", "method.options.c2n.width=8"),
+                          build_net("unet", width=4))
+    gen, critic = method.generator, method.critic
+    clean, code = torch.rand(2, 3, 16, 16), torch.randn(2, 32)
     noisy, noise = gen(clean, code)
-    assert torch.equal(noisy, clean) and not noise.any()  # no noise at the start
-    torch.nn.init.normal_(gen.out.weight, std=0.1)
-    # Spatially correlated, but locally: three 3x3 convolutions reach 3 pixels away, no further.
-    code.requires_grad_(True)
-    gen(clean, code)[1][0, :, 8, 8].sum().backward()
-    reach = code.grad[0].abs().sum(0) > 0
-    assert reach[5:12, 5:12].all() and reach.sum() == 49
-    # The restorer's loss never reaches the generator; the generator's adversarial term never
-    # reaches the discriminator.
+    torch.testing.assert_close(noisy, clean + noise)
+    again, _ = gen(clean, code)
+    assert not torch.equal(noisy, again)  # the noise features are drawn anew: a distribution, not a map
+    batch = Batch(torch.rand(2, 3, 16, 16), clean, torch.rand(2, 3, 16, 16))
+
+    method.begin_step(1, 10)  # stage 1: generator and critic
+    assert method.restorer_frozen(1)
     method.zero_grad(set_to_none=True)
-    batch = Batch(torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16))
-    method(batch, 0.0)["sup"].backward()
-    assert all(p.grad is None for p in gen.parameters())
+    out = method(batch, 0.0)
+    assert "sup" not in out and {"wasserstein", "penalty", "fool", "zero_mean"} <= set(out)
+    out["total"].backward()
+    assert all(p.grad is None for p in method.restorer.parameters())
+    assert any(p.grad is not None for p in gen.parameters()) and any(p.grad is not None for p in critic.parameters())
+
+    method.begin_step(6, 10)  # stage 2: the restorer alone, on generated pairs
+    assert not method.restorer_frozen(6)
+    method.zero_grad(set_to_none=True)
+    out = method(batch, 0.0)
+    out["total"].backward()
+    assert set(out) == {"total", "sup"}
+    assert all(p.grad is None for p in [*gen.parameters(), *critic.parameters()])
     assert any(p.grad is not None for p in method.restorer.parameters())
-    method.zero_grad(set_to_none=True)
-    gan_loss(frozen(method.discriminator, gen(clean, torch.randn_like(code))[0]), True).backward()
-    assert all(p.grad is None for p in method.discriminator.parameters())
-    assert gen.out.weight.grad.abs().sum() > 0
+
+    # the gradient penalty is 0 for a critic with gradient norm 1 everywhere, positive otherwise
+    linear = torch.nn.Conv2d(3, 1, 1, bias=False)
+    torch.nn.init.constant_(linear.weight, 1.0)
+    per_pixel = lambda x: linear(x) / (3 ** 0.5 * 16)  # |d sum / d x| = 1  # noqa: E731
+    assert gradient_penalty(per_pixel, clean, noisy.detach()).item() == pytest.approx(0, abs=1e-6)
+    assert gradient_penalty(linear, clean, noisy.detach()).item() > 1
 
 
 def test_compare_methods_leaves_the_denoising_methods_out_of_other_tasks():
