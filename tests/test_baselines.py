@@ -28,7 +28,7 @@ METHODS = {
     "ne2ne": [],
     "masked": ["net.name=swinir", "net.width=8", "net.options={depths: [1], heads: 2, win: 4}"],  # attention to mask
     "pixelda": [],
-    "cycada": [],
+    "cycada": ["data.patch_size=32"],  # its PatchGAN's 3 strided layers need more than 16 px
     "c2n": [],
     "tv-prior": [],
     "oracle": ["data.clean=[]"],  # real pairs instead (added below)
@@ -255,6 +255,36 @@ def test_c2n_trains_its_generator_first_then_the_restorer_on_generated_pairs(dat
     per_pixel = lambda x: linear(x) / (3 ** 0.5 * 16)  # |d sum / d x| = 1  # noqa: E731
     assert gradient_penalty(per_pixel, clean, noisy.detach()).item() == pytest.approx(0, abs=1e-6)
     assert gradient_penalty(linear, clean, noisy.detach()).item() > 1
+
+
+def test_cycada_trains_source_then_pixel_then_feature_stages(dataset):
+    from noiseda.methods import build_method
+
+    method = build_method(tiny_config(dataset, "method.name=cycada"), build_net("unet", width=4))
+    batch = Batch(torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32))
+    generators = [*method.to_real.parameters(), *method.to_synthetic.parameters()]
+    judges = [*method.judge_real.parameters(), *method.judge_synthetic.parameters()]
+    classifier = list(method.classifiers.parameters())
+
+    def learners(step: int) -> tuple[set, dict]:
+        method.begin_step(step, 9)
+        method.zero_grad(set_to_none=True)
+        out = method(batch, 1.0)
+        out["total"].backward()
+        if method.restorer_frozen(step):  # the step runner drops the frozen restorer's gradients
+            method.restorer.zero_grad(set_to_none=True)
+        got = {name for name, params in [("restorer", list(method.restorer.parameters())), ("generators", generators),
+                                         ("judges", judges), ("classifier", classifier)]
+               if any(p.grad is not None and p.grad.abs().sum() > 0 for p in params)}
+        return got, out
+
+    got, out = learners(1)
+    assert method.stage() == "source" and got == {"restorer"} and set(out) == {"total", "sup"}
+    got, out = learners(4)
+    assert method.stage() == "pixel" and got == {"generators", "judges"} and "consistency" in out
+    assert method.lr_scale() == 1.0
+    got, out = learners(8)
+    assert method.stage() == "feature" and got == {"restorer", "classifier"} and method.lr_scale() == 0.1
 
 
 def test_compare_methods_leaves_the_denoising_methods_out_of_other_tasks():

@@ -1,5 +1,5 @@
-"""GAN pieces of the pixel-space methods (PixelDA, CyCADA, C2N): a residual generator, a patch
-discriminator, its non-saturating loss, and the discriminator read with frozen weights so that
+"""GAN pieces of the pixel-space methods (PixelDA, CyCADA, C2N): a residual generator, patch
+discriminators (a small one, and pix2pix's PatchGAN), the non-saturating loss, and the discriminator read with frozen weights so that
 each side of the game gets only its own gradient."""
 
 from __future__ import annotations
@@ -39,6 +39,26 @@ class PatchDiscriminator(nn.Module):
             nn.Conv2d(width, 2 * width, 4, 2, 1), nn.LeakyReLU(0.2),
             nn.Conv2d(2 * width, 1, 3, 1, 1),
         )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+class PatchGAN(nn.Module):
+    """pix2pix/CycleGAN's PatchGAN: ``layers`` strided 4x4 convolutions (doubling the width up to
+    8x, instance norm after the first), one more at stride 1, and a 4x4 convolution to one
+    real/fake logit per overlapping patch."""
+
+    def __init__(self, width: int = 64, layers: int = 3, channels: int = 3):
+        super().__init__()
+        body: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2)]
+        cin = width
+        for i in range(1, layers + 1):
+            cout = width * min(2 ** i, 8)
+            body += [nn.Conv2d(cin, cout, 4, 2 if i < layers else 1, 1), nn.InstanceNorm2d(cout), nn.LeakyReLU(0.2)]
+            cin = cout
+        body.append(nn.Conv2d(cin, 1, 4, 1, 1))
+        self.body = nn.Sequential(*body)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
