@@ -33,3 +33,19 @@ def test_split_refuses_a_non_empty_folder_and_too_few_images(tmp_path, capsys):
     write_images(tmp_path / "clean", 3)
     assert main(["simulate", "--task", "derain", "--clean", str(tmp_path / "clean"), "--out", str(tmp_path / "clean")]) == 2
     assert "not empty" in capsys.readouterr().err
+
+
+def test_a_split_can_take_another_real_degradation(tmp_path):
+    """--real-degradation awgn --sigma-range 25 25: a noisy-only set for self-supervised methods."""
+    import numpy as np
+    from PIL import Image
+
+    write_images(tmp_path / "clean", 8, size=(64, 64))
+    split = tmp_path / "split"
+    assert main(["simulate", "--task", "denoise", "--clean", str(tmp_path / "clean"), "--out", str(split),
+                 "--real-degradation", "awgn", "--sigma-range", "25", "25"]) == 0
+    info = json.loads((split / "split.json").read_text())
+    assert info["real_like"] == "awgn" and info["sigma_range"] == [25.0, 25.0]
+    noisy, clean = (np.asarray(Image.open(next((split / "test" / d).iterdir())), dtype=np.float64) / 255
+                    for d in ("input", "target"))
+    assert 0.08 < (noisy - clean).std() < 0.11  # 25/255 = 0.098, a little less where clipped at 0 and 1

@@ -27,7 +27,8 @@ def cmd_prepare(args) -> int:
 def cmd_simulate(args) -> int:
     from noiseda.data.simulate import make_split
 
-    s = make_split(args.task, args.clean, args.out, args.seed)
+    s = make_split(args.task, args.clean, args.out, args.seed, real_degradation=args.real_degradation,
+                   sigma_range=args.sigma_range)
     print(f"{args.task} split in {args.out}: {len(s['train'])} train-clean ({s['synthetic']} in training), "
           f"{len(s['real'])} real ({s['real_like']}), {len(s['test'])} test pairs")
     return 0
@@ -133,6 +134,10 @@ def add_parsers(sub) -> None:
     sm.add_argument("--clean", required=True, nargs="+", help="clean images: folders, globs, list files, ADAPTER:PATH")
     sm.add_argument("--out", required=True, help="a new folder for the split")
     sm.add_argument("--seed", type=int, default=0, help="seed of the split and of the simulated degradations")
+    sm.add_argument("--real-degradation", metavar="SPEC", help="degrade the real and test images with this registered "
+                    "degradation instead of the task's simulator (e.g. awgn)")
+    sm.add_argument("--sigma-range", type=float, nargs=2, metavar=("LO", "HI"),
+                    help="with --real-degradation awgn: sigma in /255 units, e.g. 25 25")
     sm.set_defaults(fn=cmd_simulate)
 
     n = sub.add_parser("nets", help="list restoration nets with parameters and MACs")

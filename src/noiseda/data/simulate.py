@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 
 from noiseda.data.files import list_images
 from noiseda.data.samples import generator
 from noiseda.data.io import Picture, read_image, write_image
-from noiseda.degrade import DEGRADATIONS
+from noiseda.degrade import compose
 from noiseda.errors import NoisedaError
 
 # task -> (synthetic degradation used in training, real-like simulator for the "real" domain)
@@ -32,8 +32,11 @@ TASKS = {
 
 
 def make_split(task: str, clean: Sequence[str], out: str | Path, seed: int = 0,
-               fractions: tuple[float, float] = (0.5, 0.25)) -> dict:
-    """Write the split; returns its summary (also saved as ``split.json``)."""
+               fractions: tuple[float, float] = (0.5, 0.25), real_degradation: Optional[str] = None,
+               sigma_range: Optional[Sequence[float]] = None) -> dict:
+    """Write the split; returns its summary (also saved as ``split.json``). ``real_degradation``:
+    a degradation spec for the real and test images instead of the task's simulator (e.g. awgn
+    with ``sigma_range`` [25, 25]: a noisy-only set for self-supervised methods)."""
     if task not in TASKS:
         raise NoisedaError(f"unknown task {task!r} (known: {', '.join(TASKS)})")
     out = Path(out)
@@ -47,7 +50,8 @@ def make_split(task: str, clean: Sequence[str], out: str | Path, seed: int = 0,
     n_real = max(1, round(fractions[1] * n))
     n_train = max(1, min(round(fractions[0] * n), n - n_real - 1))  # every group gets an image
     groups = {"train": order[:n_train], "real": order[n_train:n_train + n_real], "test": order[n_train + n_real:]}
-    simulate = DEGRADATIONS.get(TASKS[task][1])
+    real_like = real_degradation or TASKS[task][1]
+    simulate = compose(real_like, **({"sigma_range": tuple(sigma_range)} if sigma_range else {}))
     tmp = out.with_name(f".{out.name}.tmp")
     for group, idx in groups.items():
         for i in idx:
@@ -63,7 +67,8 @@ def make_split(task: str, clean: Sequence[str], out: str | Path, seed: int = 0,
             else:
                 write_image(tmp / "test" / "input" / name, Picture(degraded))
                 write_image(tmp / "test" / "target" / name, Picture(pic.rgb))
-    summary = {"task": task, "synthetic": TASKS[task][0], "real_like": TASKS[task][1], "seed": seed,
+    summary = {"task": task, "synthetic": TASKS[task][0], "real_like": real_like, "seed": seed,
+               **({"sigma_range": list(sigma_range)} if sigma_range else {}),
                **{g: [paths[i].name for i in idx] for g, idx in groups.items()}}
     (tmp / "split.json").write_text(json.dumps(summary, indent=1))
     if out.exists():
