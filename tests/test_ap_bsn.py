@@ -32,7 +32,7 @@ def _input_gradient(net, x: torch.Tensor, i: int, j: int) -> torch.Tensor:
 
 def test_the_output_at_a_pixel_never_depends_on_that_pixel():
     torch.manual_seed(0)
-    bsn = build_net("ap-bsn-s", **SMALL).bsn
+    bsn = build_net("apbsn", **SMALL).bsn
     x = torch.rand(1, 3, 24, 24)
     for i, j in [(12, 12), (0, 0), (5, 17)]:
         seen = _input_gradient(bsn, x, i, j)
@@ -42,7 +42,7 @@ def test_the_output_at_a_pixel_never_depends_on_that_pixel():
 
 def test_through_pd_a_pixel_sees_only_its_own_sub_image_and_never_itself():
     torch.manual_seed(0)
-    net = build_net("ap-bsn-s", **SMALL).train()  # training mode: PD at stride 5
+    net = build_net("apbsn", **SMALL).train()  # training mode: PD at stride 5
     x = torch.rand(1, 3, 40, 40)
     seen = _input_gradient(net, x, 17, 23)
     assert seen[17, 23] == 0 and seen.sum() > 0
@@ -64,7 +64,7 @@ def test_pd_is_exactly_invertible_and_holds_the_sub_images(f, pad):
 
 def test_restoring_is_pd_at_the_test_stride_then_a_deterministic_r3():
     torch.manual_seed(0)
-    net = build_net("ap-bsn-s", **SMALL).eval()
+    net = build_net("apbsn", **SMALL).eval()
     x = torch.rand(1, 3, 21, 30)  # not multiples of the strides
     with torch.no_grad():
         out, again = net(x), net(x)
@@ -85,11 +85,11 @@ def test_ap_bsn_needs_its_blind_spot_net(dataset):
 
 
 def test_an_exported_ap_bsn_restores_with_its_test_time_procedure(dataset, tmp_path):
-    cfg = tiny_config(dataset, "method.name=ap-bsn", "net.name=ap-bsn-s", "net.width=8",
+    cfg = tiny_config(dataset, "method.name=ap-bsn", "net.name=apbsn", "net.width=8",
                       "net.options={modules: 1, r3_steps: 2}", "data.patch_size=40")
     summary = train(cfg, tmp_path / "run", progress=False)
     spec = json.loads((tmp_path / "run" / "final" / "net.json").read_text())
-    assert spec["net"] == "ap-bsn-s" and spec["kwargs"] == {"width": 8, "modules": 1, "r3_steps": 2}
+    assert spec["net"] == "apbsn" and spec["kwargs"] == {"width": 8, "modules": 1, "r3_steps": 2}
     assert summary["best"] is not None  # validated like any restorer (with PD at stride 2 and R3)
 
     out = tmp_path / "restored"

@@ -30,9 +30,9 @@ class APBSNTraining(Method):
 
     @classmethod
     def check_config(cls, cfg, options) -> None:
-        if not cfg.net.name.startswith("ap-bsn"):
+        if cfg.net.name not in ("ap-bsn", "ap-bsn-s", "apbsn"):
             raise NoisedaError(f"config net.name: method ap-bsn trains AP-BSN's blind-spot net: set net.name=ap-bsn "
-                               f"(or ap-bsn-s on a CPU), not {cfg.net.name}")
+                               f"(ap-bsn-s on a CPU, apbsn for any size), not {cfg.net.name}")
 
     def __init__(self, cfg, restorer):
         super().__init__(cfg, restorer)

@@ -45,6 +45,9 @@ def build_net(name: str, zero_init_last: bool = False, **kwargs):
         net = NETS.build(name, **kwargs)
     except (TypeError, ValueError) as exc:  # unknown or ill-fitting options (net.options in configs)
         raise NoisedaError(f"net {name!r}: {exc}") from None
+    if zero_init_last and not getattr(net, "identity_at_zero_last", True):
+        raise NoisedaError(f"net {name!r} cannot start as the identity (it never sees the pixel it restores): "
+                           "leave net.zero_init_last false")
     if zero_init_last:
         nn.init.zeros_(net.last.weight)
         if net.last.bias is not None:

@@ -111,6 +111,8 @@ class APBSN(nn.Module):
     """The blind-spot net behind PD: training mode restores through PD at ``pd_train``, eval mode
     through PD at ``pd_test`` then R3 (``r3_steps`` masks of share ``r3_share``; 0 steps: none)."""
 
+    identity_at_zero_last = False  # not residual: a blind-spot net cannot start as the identity
+
     def __init__(self, width: int = 128, modules: int = 9, pd_train: int = 5, pd_test: int = 2, pd_pad: int = 2,
                  r3_steps: int = 8, r3_share: float = 0.16, r3_seed: int = 0, channels: int = 3):
         super().__init__()
@@ -159,10 +161,16 @@ class APBSN(nn.Module):
 @NETS.register("ap-bsn")
 def ap_bsn(**kw) -> APBSN:
     """The authors' AP-BSN: width 128, 9 modules per branch (3.7M parameters)."""
-    return APBSN(**kw)
+    return APBSN(width=128, modules=9, **kw)
 
 
 @NETS.register("ap-bsn-s")
-def ap_bsn_small(width: int = 32, modules: int = 3, **kw) -> APBSN:
+def ap_bsn_small(**kw) -> APBSN:
     """A CPU-sized AP-BSN (width 32, 3 modules per branch); the same procedure."""
+    return APBSN(width=32, modules=3, **kw)
+
+
+@NETS.register("apbsn")
+def apbsn(width: int = 16, modules: int = 1, **kw) -> APBSN:
+    """Any width and number of modules per branch (the default a tiny one, for tests)."""
     return APBSN(width=width, modules=modules, **kw)
