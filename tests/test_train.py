@@ -122,7 +122,8 @@ def test_nonfinite_steps_are_skipped_then_training_stops_with_a_checkpoint(datas
     assert "train/nonfinite_skipped" in logs
 
 
-def test_two_process_data_parallel_on_cpu(dataset, tmp_path):
+@pytest.mark.parametrize("method", ["noise-da", "c2n"])  # c2n: each stage leaves some nets without gradient
+def test_two_process_data_parallel_on_cpu(dataset, tmp_path, method):
     """`accelerate launch --multi_gpu --num_processes 2` gives real DDP (gloo) on a CPU machine."""
     import subprocess
     import sys
@@ -130,7 +131,8 @@ def test_two_process_data_parallel_on_cpu(dataset, tmp_path):
     args = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
             "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
             "-m", "noiseda", "train", "--out", str(tmp_path / "ddp"), "--no-progress"]
-    for s in TINY + data_overrides(dataset) + ["data.cache=disk"]:
+    extra = ["method.options.c2n.width=8"] if method == "c2n" else []
+    for s in TINY + data_overrides(dataset) + ["data.cache=disk", f"method.name={method}", *extra]:
         args += ["--set", s]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

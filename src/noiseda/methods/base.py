@@ -134,6 +134,8 @@ class Method(nn.Module):
     table: ClassVar[Optional[TableRow]] = None
     Options: ClassVar[type] = NoOptions
     lambda_defaults: ClassVar[LambdaDefaults] = LambdaDefaults()
+    #: some of its nets get no gradient at some steps (stages): multi-process training tells DDP
+    idle_nets: ClassVar[bool] = False
     #: options that make a config written before per-method options (flat method keys) run as it did
     earlier_behaviour: ClassVar[dict] = {}
 

@@ -103,6 +103,8 @@ class C2N(Method):
     table = TableRow(space="pixel (noise model)", trained_on="clean + real noisy", paper="35.35 / 0.9370 / - (Table 5)",
                      denoising_only=True, order=70)
 
+    idle_nets = True  # each stage trains only some of its nets
+
     @dataclass
     class Options:
         width: int = 64  # of the generator and the critic (the authors': 64)

@@ -37,6 +37,8 @@ class CyCADA(Method):
     table = TableRow(space="feature & pixel", trained_on="both", paper="30.81 / 0.8067 / 0.1256", adversarial=True, order=40)
     lambda_defaults = DANN_SCHEDULE  # the reversal on DANN's schedule
 
+    idle_nets = True  # each stage trains only some of its nets
+
     @dataclass
     class Options:
         cycle_weight: float = 10.0  # CycleGAN's

@@ -29,7 +29,7 @@ from noiseda.evaluation.report import write_report
 from noiseda.evaluation.scoring import input_rows, mean_scores, restore_and_score
 from noiseda.inference.export import export_restorer, init_restorer, net_kwargs, net_spec
 from noiseda.inference.tiling import from_model_range, to_model_range
-from noiseda.methods import Batch, build_method
+from noiseda.methods import Batch, build_method, method_class
 from noiseda.methods.base import MonitorContext
 from noiseda.nets import build_net
 from noiseda.training.checkpoint import save_checkpoint
@@ -87,7 +87,8 @@ class _Run:
             torch.set_num_threads(t.threads)
         device = default_device()
         self.precision = resolve_precision(t.mixed_precision, device)
-        self.accelerator = make_accelerator(self.precision, cpu=device.type == "cpu")
+        self.accelerator = make_accelerator(self.precision, cpu=device.type == "cpu",
+                                            idle_nets=method_class(cfg.method.name).idle_nets)
         self.main = self.accelerator.is_main_process
         self.rank, self.world = self.accelerator.process_index, self.accelerator.num_processes
         checkpoints = prepare_run_dir(run_dir, resume, overwrite)

@@ -97,16 +97,18 @@ class StepRunner:
         return out
 
 
-def make_accelerator(precision: str, cpu: bool):
+def make_accelerator(precision: str, cpu: bool, idle_nets: bool = False):
     """Accelerate keeps one precision per process and refuses another; a second run in the same
     process (a notebook, a comparison script) may ask for one, so its precision state is
-    cleared first (the process group, Accelerate's PartialState, is kept)."""
-    from accelerate import Accelerator
+    cleared first (the process group, Accelerate's PartialState, is kept). ``idle_nets``: some
+    parameters get no gradient at some steps (a method's stages), which DDP must be told."""
+    from accelerate import Accelerator, DistributedDataParallelKwargs
     from accelerate.state import AcceleratorState
 
     if AcceleratorState._shared_state.get("_mixed_precision", precision) != precision:
         AcceleratorState._reset_state()
-    return Accelerator(mixed_precision=precision, cpu=cpu)
+    handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if idle_nets else []
+    return Accelerator(mixed_precision=precision, cpu=cpu, kwargs_handlers=handlers)
 
 
 def scaler_state(accelerator) -> dict | None:
