@@ -53,7 +53,7 @@ def cmd_methods(args) -> int:
             s = d["lambda_defaults"]
             ramp = {None: "the whole run", 0: "300 passes over the synthetic set"}.get(s["ramp_steps"], f"{s['ramp_steps']} steps")
             print(f"  lambda unless set: weight {s['weight']:g}, slope {s['slope']:g}, ramp over {ramp}")
-        options = ", ".join(f"{k}={v!r}" for k, v in d["options"].items())
+        options = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v!r}" for k, v in d["options"].items())
         print(f"  options (method.options.{d['name']}.KEY): {options or 'none'}")
         row = d["table"]
         compared = "not in compare-methods" if row is None else (
