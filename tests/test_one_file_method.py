@@ -95,7 +95,7 @@ def test_a_method_in_one_file_appears_in_the_compare_methods_table(throwaway, da
     capsys.readouterr()
     assert main(["methods", throwaway]) == 0  # and `noiseda methods` describes it from its declarations
     described = capsys.readouterr().out
-    assert "lambda: weight of the critic's score" in described and "method.options.throwaway.KEY): weight=1.0" in described
+    assert "lambda: weight of the critic's score" in described and "method.options.throwaway.KEY): weight=1" in described
     row = next(line for line in table.splitlines() if line.startswith(f"| {throwaway} |"))
     assert "test space" in row and "a test's data" in row
     assert "| vanilla |" in table  # the reference of every interval
