@@ -232,7 +232,7 @@ def test_c2n_trains_its_generator_first_then_the_restorer_on_generated_pairs(dat
     batch = Batch(torch.rand(2, 3, 16, 16), clean, torch.rand(2, 3, 16, 16))
 
     method.begin_step(1, 10)  # stage 1: generator and critic
-    assert method.restorer_frozen(1)
+    assert method.restorer_frozen(1) and method.stage() == "generator"
     method.zero_grad(set_to_none=True)
     out = method(batch, 0.0)
     assert "sup" not in out and {"wasserstein", "penalty", "fool", "zero_mean"} <= set(out)

@@ -3,6 +3,7 @@ process on the cores: measured 5-10x slower on a shared 2-core machine)."""
 
 from __future__ import annotations
 
+import torch
 import yaml
 
 from noiseda.cli import main
@@ -58,3 +59,19 @@ def test_the_command_line_makes_idle_openmp_threads_sleep_unless_told_otherwise(
             env["OMP_WAIT_POLICY"] = given
         out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
         assert out.stdout.strip() == expected
+
+
+def test_a_new_training_stage_restarts_the_slowdown_watch_and_is_announced():
+    """Staged methods (C2N, CyCADA) change their step's cost with the stage: that is no slowdown."""
+    from noiseda.config import load_config
+    from noiseda.training.progress import RunNotes
+
+    written = []
+    notes = RunNotes(written.append, True, load_config("tiny-cpu", ["train.steps=100"]), torch.device("cpu"))
+    for step, rate, stage in [(10, 50.0, "source"), (20, 50.0, "source"), (30, 40.0, "source"), (40, 5.0, "pixel"),
+                              (50, 5.0, "pixel")]:
+        notes.after_interval(step, rate, 0.0, stage)
+    assert "stage: pixel from step 40" in written
+    assert not any("slowed" in w for w in written)
+    notes.after_interval(60, 1.0, 0.0, "pixel")  # a third of the stage's own best: a real slowdown
+    assert any("slowed to 1 steps/s from 5" in w for w in written)

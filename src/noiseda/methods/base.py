@@ -192,6 +192,10 @@ class Method(nn.Module):
         """Whether only the method's other nets learn at this step."""
         return False
 
+    def stage(self) -> str:
+        """The name of the training stage at this step, for methods trained in stages ("" if not)."""
+        return ""
+
     def make_monitor(self, context) -> Optional[Any]:
         """An object called at every validation step as ``monitor(step, ramped) -> (values,
         warning)``, given a ``MonitorContext``. None: no monitor."""

@@ -124,12 +124,12 @@ class C2N(Method):
         self.generator = NoiseGenerator(self.options.width, self.options.code_size)
         self.critic = Critic(self.options.width)
 
-    def generating(self) -> bool:
-        """Stage 1: the generator's share of the run."""
-        return self.progress < self.options.generator_share
+    def stage(self) -> str:
+        """"generator" for the generator's share of the run, then "restorer"."""
+        return "generator" if self.progress < self.options.generator_share else "restorer"
 
     def restorer_frozen(self, step: int) -> bool:
-        return self.generating()
+        return self.stage() == "generator"
 
     def _fake(self, clean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         code = torch.randn(clean.shape[0], self.options.code_size, device=clean.device, dtype=clean.dtype)
@@ -137,7 +137,7 @@ class C2N(Method):
 
     def forward(self, batch, lam):
         clean, real = batch.clean, batch.real
-        if not self.generating():
+        if self.stage() == "restorer":
             with torch.no_grad():
                 noisy, _ = self._fake(clean)
             sup = F.l1_loss(self.restorer(noisy), clean)

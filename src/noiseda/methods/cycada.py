@@ -64,6 +64,7 @@ class CyCADA(Method):
         self.classifiers = nn.ModuleDict({self.tap.names[0].replace(".", "_"): DomainClassifier(channels)})
 
     def stage(self) -> str:
+        """"source", "pixel", then "feature", by the run's progress."""
         o = self.options
         if self.progress < o.source_share:
             return "source"

@@ -257,7 +257,7 @@ class _Run:
         values.update({"train/lambda": lam, "train/lr": self.base_lrs[0] * self.lr_scale, "train/steps_per_s": rate,
                        "train/ema_decay": self.ema.current_decay(), "train/data_wait": waited})
         self.log.log(step, values)
-        self.notes.after_interval(step, rate, waited)
+        self.notes.after_interval(step, rate, waited, self.core.stage())
         bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in values.items()
                          if k in ("loss/total", "loss/sup", "loss/noise")} | {"lam": f"{lam:.3f}"})
         self.last_log, self.tic = step, time.perf_counter()

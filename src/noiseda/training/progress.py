@@ -125,10 +125,16 @@ class RunNotes:
         self.cfg, self.device = cfg, device
         self.intervals = 0  # log intervals of this session
         self.slowed, self.hinted, self.below_input = SlowdownWatch(), False, False
+        self.stage = ""
 
-    def after_interval(self, step: int, rate: float, waited: float) -> None:
-        """The first interval holds start-up (compiling, tuning, data workers): no note reads it."""
+    def after_interval(self, step: int, rate: float, waited: float, stage: str = "") -> None:
+        """The first interval holds start-up (compiling, tuning, data workers): no note reads it.
+        A method's new training stage has steps of another cost: the slowdown watch starts over."""
         self.intervals += 1
+        if stage != self.stage:
+            if self.stage:
+                self.write(f"stage: {stage} from step {step}")
+            self.stage, self.slowed = stage, SlowdownWatch()
         steps = self.cfg.train.steps
         if self.intervals < 2:
             return
