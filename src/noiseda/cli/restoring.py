@@ -72,6 +72,13 @@ def cmd_restore(args) -> int:
     return 1 if outcome.failed else 0
 
 
+def _device_and_tile(p) -> None:
+    """The options evaluate and restore share: where to run and how to tile."""
+    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
+    p.add_argument("--tile", type=_tile, default="auto",
+                   help="tile size in pixels, 0 for whole images, auto (default: from free GPU memory; 512 on CPUs)")
+
+
 def add_parsers(sub) -> None:
     e = sub.add_parser("evaluate", help="PSNR/SSIM/LPIPS of restorers on paired folders; --compare several")
     w = e.add_mutually_exclusive_group(required=True)
@@ -87,9 +94,7 @@ def add_parsers(sub) -> None:
     g = e.add_mutually_exclusive_group()
     g.add_argument("--y-channel", action="store_true", help="score the Y channel (default for deraining models)")
     g.add_argument("--rgb", action="store_true", help="score RGB (default for denoising and deblurring)")
-    e.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
-    e.add_argument("--tile", type=_tile, default="auto",
-                   help="tile size in pixels, 0 for whole images, auto (default: from free GPU memory; 512 on CPUs)")
+    _device_and_tile(e)
     e.add_argument("--precision", choices=PRECISIONS, default="no",
                    help="no (fp32, the default: reference numbers), auto (bf16 on GPUs and on CPUs with bf16 "
                         "arithmetic), bf16, fp16")
@@ -109,9 +114,7 @@ def add_parsers(sub) -> None:
                    help="replace outputs that exist (default: keep them, so a rerun restores only what is missing)")
     r.add_argument("--skip-existing", action="store_true",
                    help="keep outputs that exist (the default; for scripts that pass it)")
-    r.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
-    r.add_argument("--tile", type=_tile, default="auto",
-                   help="tile size in pixels, 0 for whole images, auto (default: from free GPU memory; 512 on CPUs)")
+    _device_and_tile(r)
     r.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto (default: bf16 on GPUs and on CPUs with bf16 arithmetic, AVX512-BF16 or AMX; "
                         "fp32 elsewhere), no (fp32), bf16, fp16; channels-last on GPUs and CPUs")

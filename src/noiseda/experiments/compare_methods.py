@@ -43,9 +43,9 @@ def methods_sweep(config: Optional[str], overrides: list[str], test_sets: dict[s
     if "vanilla" not in chosen:
         chosen = ["vanilla", *chosen]  # the reference of every interval
     check_seeds_and_tests(seeds, test_sets, "compare-methods")
-    # DANN's schedule: lambda = W (2 / (1 + exp(-10 p)) - 1), p the progress through the whole run.
-    schedule = [f"method.lambda_weight={adversarial_weight}", "method.lambda_slope=10.0",
-                f"method.lambda_ramp_steps={cfg.train.steps}"]
+    # The adversarial methods' own schedule (DANN's, their lambda_defaults), whatever the base
+    # config sets for noise-da; --adversarial-weight is its ceiling W.
+    schedule = [f"method.lambda_weight={adversarial_weight}", "method.lambda_slope=null", "method.lambda_ramp_steps=null"]
     # each method's authors' own restorer or data where it needs them (TableRow.setup)
     variants = {m: [f"method.name={m}"] + (schedule if rows[m].adversarial else []) + list(rows[m].setup)
                 for m in chosen}

@@ -73,7 +73,7 @@ class TableRow:
     order: int = 50  # position in the table (the paper's row order), then by name
     default: bool = True  # in compare-methods' default list
     denoising_only: bool = False  # left out of the default list for deraining and deblurring
-    adversarial: bool = False  # compare-methods gives it DANN's lambda schedule (2/(1+exp(-10p))-1)
+    adversarial: bool = False  # compare-methods' --adversarial-weight sets its lambda ceiling (its own schedule otherwise)
     # config changes compare-methods makes for this method: its authors' own restorer or data
     # (AP-BSN's blind-spot net, masked training's SwinIR and noise level); () for most
     setup: tuple[str, ...] = ()
