@@ -201,6 +201,31 @@ def test_dsn_codes_and_losses(dataset):
     shared, private = torch.tensor([[2.0, 0.0], [0.0, 0.0]]), torch.tensor([[0.0, 0.0], [0.0, 3.0]])
     assert difference_loss(shared, private) == 0
     assert difference_loss(shared, shared) == pytest.approx(1.0)  # one unit-norm row, fully correlated
+    # The n x n Gram form equals the paper's ||S^T P||_F^2 (a d x d product) on random codes.
+    s, p = torch.randn(5, 40, dtype=torch.float64), torch.randn(5, 40, dtype=torch.float64)
+    sn, pn = torch.nn.functional.normalize(s, dim=1), torch.nn.functional.normalize(p, dim=1)
+    assert difference_loss(s, p).item() == pytest.approx((sn.t() @ pn).pow(2).sum().item(), rel=1e-6)
+
+
+def test_the_domain_classifier_reads_features_the_restorer_cannot_inflate():
+    """DANN's divergence (docs/results.md): through the reversal the restorer ascends the
+    classifier's loss, and with raw features it could do so by scaling them up. Read scale-free,
+    the loss does not change with their scale, and the reversed gradient has no component along
+    the features, so it cannot grow them (to first order)."""
+    from noiseda.methods.parts.features import DomainClassifier, domain_loss
+
+    torch.manual_seed(0)
+    classifiers = torch.nn.ModuleDict({"f": DomainClassifier(8)})
+    features = torch.randn(4, 8, 6, 6)
+    losses = {}
+    for normalize in (False, True):
+        for scale in (1.0, 10.0):
+            losses[normalize, scale] = domain_loss(classifiers, {"f": features * scale}, 2, 1.0, normalize).item()
+    assert losses[True, 1.0] == pytest.approx(losses[True, 10.0], rel=1e-5)
+    assert losses[False, 1.0] != pytest.approx(losses[False, 10.0], rel=1e-2)  # raw: the scale is a lever
+    f = features.clone().requires_grad_()
+    domain_loss(classifiers, {"f": f}, 2, 1.0, normalize=True).backward()
+    assert abs((f.grad * f).sum().item()) < 1e-5 * f.grad.norm().item() * f.norm().item()
 
 
 def test_compare_methods_puts_the_adversarial_methods_on_dann_schedule_over_the_whole_run():

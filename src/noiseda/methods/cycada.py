@@ -46,6 +46,7 @@ class CyCADA(Method):
         source_share: float = 1 / 3  # of the run: the source stage
         pixel_share: float = 1 / 3  # the pixel stage; the rest is the feature stage
         feature_lr_scale: float = 0.1  # the feature stage's learning rates, relative to train.lr
+        normalize_features: bool = True  # the classifier reads scale-free features (deviation, as dann's)
 
     @classmethod
     def check_config(cls, cfg, o) -> None:
@@ -110,5 +111,5 @@ class CyCADA(Method):
             s2r = self.to_real(x_s)
         restored = self.restorer(torch.cat([s2r, x_r]))  # one pass: features of both domains
         sup = self.supervised(restored[:n], batch.clean)
-        feature = domain_loss(self.classifiers, self.tap.take(), n, lam)
+        feature = domain_loss(self.classifiers, self.tap.take(), n, lam, self.options.normalize_features)
         return {"total": sup + feature, "sup": sup, "feature": feature.detach()}

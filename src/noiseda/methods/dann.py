@@ -11,6 +11,11 @@ run, where the config leaves them unset) and the learning rate lr0 / (1 + 10 p)^
 (method.options.dann.lr_annealing). Simplification: Adam, as for every restorer here, where
 the paper trains its classification nets with SGD and momentum 0.9.
 
+Deviation: the classifier reads the features divided by their batch root mean square
+(``normalize_features``). Without it the restorer raised the classifier's loss by inflating its
+features (bottleneck RMS 0.2 -> 2800 within 150 steps at the CPU preset) and its output with
+them; see docs/results.md.
+
 The features are the restorer's bottleneck by default (found by one forward of a blank image,
 see ``bottleneck_name``), or the modules named in ``method.options.dann.features``. The
 classifier is a training-only module: only the restorer is exported.
@@ -35,12 +40,13 @@ class DANN(Method):
 
     lambda_defaults = DANN_SCHEDULE
 
-    earlier_behaviour = {"lr_annealing": False}  # before the authors' schedule was the default
+    earlier_behaviour = {"lr_annealing": False, "normalize_features": False}  # before the authors' schedule was the default
 
     @dataclass
     class Options:
         features: list[str] = field(default_factory=list)  # restorer modules to align; []: its bottleneck
         lr_annealing: bool = True  # DANN's lr0 / (1 + 10 p)^0.75 over the run's progress p
+        normalize_features: bool = True  # classifier reads scale-free features (deviation: stops the divergence)
 
     def lr_scale(self) -> float:
         return annealed_lr_scale(self.progress) if self.options.lr_annealing else 1.0
@@ -56,6 +62,9 @@ class DANN(Method):
         n = x_s.shape[0]
         restored = self.restorer(torch.cat([x_s, x_r]))  # one pass: features of both domains
         sup = self.supervised(restored[:n], batch.clean)
-        domain = domain_loss(self.classifiers, self.tap.take(), n, lam)
-        return {"total": sup + domain, "sup": sup, "domain": domain.detach()}
+        features = self.tap.take()
+        domain = domain_loss(self.classifiers, features, n, lam, self.options.normalize_features)
+        # The features' size: without normalize_features it grew without bound (docs/results.md).
+        rms = torch.stack([f.detach().float().pow(2).mean() for f in features.values()]).mean().sqrt()
+        return {"total": sup + domain, "sup": sup, "domain": domain.detach(), "feature_rms": rms}
 

@@ -64,9 +64,11 @@ class SharedDecoder(nn.Module):
 
 
 def difference_loss(shared: torch.Tensor, private: torch.Tensor) -> torch.Tensor:
+    """||S^T P||_F^2 computed as the sum of the product of the two n x n Gram matrices (the same
+    number): S^T P itself is d x d, d = the code's size, thousands at a U-Net's bottleneck."""
     s = F.normalize(shared.flatten(1).float(), dim=1)
     p = F.normalize(private.flatten(1).float(), dim=1)
-    return (s.t() @ p).pow(2).sum()
+    return ((s @ s.t()) * (p @ p.t())).sum()
 
 
 @register_method("dsn")
@@ -76,13 +78,14 @@ class DSN(Method):
     table = TableRow(space="feature", trained_on="both", paper="28.40 / 0.6984 / 0.2265", adversarial=True, order=20)
     lambda_defaults = DANN_SCHEDULE  # the reversal (or adversarial weight) on DANN's schedule
 
-    earlier_behaviour = {"lr_annealing": False}  # before the authors' schedule was the default
+    earlier_behaviour = {"lr_annealing": False, "normalize_features": False}  # before the authors' schedule was the default
 
     @dataclass
     class Options:
         recon_weight: float = 0.1
         difference_weight: float = 0.05
         lr_annealing: bool = True  # DANN's lr0 / (1 + 10 p)^0.75 (DSN's similarity loss is DANN's)
+        normalize_features: bool = True  # the classifier reads scale-free codes (deviation, as dann's)
 
     def lr_scale(self) -> float:
         return annealed_lr_scale(self.progress) if self.options.lr_annealing else 1.0
@@ -113,7 +116,7 @@ class DSN(Method):
             rebuilt = self.decoder(s + p)
             recon = recon + pairwise_mse(F.interpolate(rebuilt, size=size, mode="nearest"), x) / 2
             difference = difference + difference_loss(s, p) / 2
-        similarity = domain_loss(self.classifiers, {self.code_name: shared}, n, lam)
+        similarity = domain_loss(self.classifiers, {self.code_name: shared}, n, lam, self.options.normalize_features)
         total = sup + self.options.recon_weight * recon + self.options.difference_weight * difference + similarity
         return {"total": total, "sup": sup, "recon": recon.detach(), "difference": difference.detach(),
                 "similarity": similarity.detach()}

@@ -103,11 +103,21 @@ class FeatureTap:
         return out
 
 
-def domain_loss(classifiers: nn.ModuleDict, features: dict[str, torch.Tensor], n: int, lam: float) -> torch.Tensor:
+def scale_free(features: torch.Tensor) -> torch.Tensor:
+    """The features divided by their root mean square over the whole batch (both domains): what
+    the classifier sees no longer grows with their scale, so the restorer cannot raise the
+    classifier's loss by inflating its features (the DANN-family divergence, docs/results.md).
+    Differences between samples and domains, in scale too, are kept."""
+    return features / features.float().pow(2).mean().sqrt().clamp_min(1e-6).to(features.dtype)
+
+
+def domain_loss(classifiers: nn.ModuleDict, features: dict[str, torch.Tensor], n: int, lam: float,
+                normalize: bool = False) -> torch.Tensor:
     """Mean over the tapped features of the classifiers' loss (synthetic 0, real 1), each read
     through a gradient reversal of strength ``lam``: the classifiers descend it at full weight,
     the restorer ascends it at lam (DANN's schedule sits on the reversal, not on the loss)."""
     labels = torch.cat([torch.zeros(n), torch.ones(n)]).to(next(iter(features.values())).device)
-    losses = [F.binary_cross_entropy_with_logits(classifiers[k.replace(".", "_")](scale_grad(f, -lam)).float(), labels)
+    read = scale_free if normalize else (lambda f: f)
+    losses = [F.binary_cross_entropy_with_logits(classifiers[k.replace(".", "_")](read(scale_grad(f, -lam))).float(), labels)
               for k, f in features.items()]
     return sum(losses) / len(losses)
