@@ -61,6 +61,35 @@ def _tile(value: str):
     return size
 
 
+def per_image_arguments(p) -> None:
+    """--per-image-set, for the commands that take --per-image NAME in place of --weights."""
+    p.add_argument("--per-image-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option of the --per-image restorer, e.g. kernel_size=41 or iterations=500 "
+                        "(docs/methods.md lists them)")
+
+
+def restorer_source(args):
+    """What to restore with: the --weights path, or the per-image restorer --per-image asks for."""
+    import yaml
+
+    from noiseda.inference.per_image import PerImage
+
+    if not getattr(args, "per_image", None):
+        if args.per_image_set:
+            raise_error("--per-image-set goes with --per-image")
+        return args.weights
+    options = []
+    for item in args.per_image_set:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise_error(f"--per-image-set {item!r}: expected KEY=VALUE")
+        try:
+            options.append((key, yaml.safe_load(raw)))
+        except yaml.YAMLError:
+            raise_error(f"--per-image-set {item!r}: the value is not a number, word or list")
+    return PerImage(args.per_image, tuple(options), progress=not getattr(args, "no_progress", True))
+
+
 def raise_error(msg: str):
     from noiseda.errors import NoisedaError
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from noiseda.cli.common import PRECISIONS, THREADS_HELP, _device, _threads, _tile, raise_error
+from noiseda.cli.common import (PRECISIONS, THREADS_HELP, _device, _threads, _tile, per_image_arguments,
+                                raise_error, restorer_source)
 
 
 def cmd_evaluate(args) -> int:
@@ -15,6 +16,8 @@ def cmd_evaluate(args) -> int:
     for option, folder in (("--out", args.out), ("--save-images", args.save_images)):
         if folder:  # before scoring anything: a folder it cannot write to fails now, not at the end
             check_output_folder(folder, option)
+    if args.compare and args.per_image_set:
+        raise_error("--per-image-set goes with --per-image, not --compare")
     y = True if args.y_channel else (False if args.rgb else None)
     device = _device(args.device)
     lpips_net = None if args.no_lpips else load_lpips(args.lpips_weights, device)
@@ -33,7 +36,7 @@ def cmd_evaluate(args) -> int:
         return 0
     if args.baseline or args.oracle:
         raise_error("--baseline and --oracle go with --compare")
-    summaries = evaluate(args.weights, args.pairs, args.out, y, device, args.tile, args.precision, lpips_net,
+    summaries = evaluate(restorer_source(args), args.pairs, args.out, y, device, args.tile, args.precision, lpips_net,
                          args.save_images)
     print(format_table(summaries))
     if args.out:
@@ -50,7 +53,7 @@ def cmd_restore(args) -> int:
         raise_error("--overwrite replaces existing outputs and --skip-existing keeps them: pass one of them")
     try:
         outcome = restore_paths(
-            args.weights, args.input, args.output, _device(args.device), args.tile,
+            restorer_source(args), args.input, args.output, _device(args.device), args.tile,
             args.overwrite, args.format, progress=not args.no_progress, precision=args.precision,
             compile=args.compile,
         )
@@ -72,6 +75,10 @@ def cmd_restore(args) -> int:
     return 1 if outcome.failed else 0
 
 
+PER_IMAGE_HELP = ("in place of --weights, a method that optimises each image on its own, with no training: "
+                  "selfdeblur (blind deblurring; slow: thousands of iterations per image)")
+
+
 def _device_and_tile(p) -> None:
     """The options evaluate and restore share: where to run and how to tile."""
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
@@ -83,9 +90,11 @@ def add_parsers(sub) -> None:
     e = sub.add_parser("evaluate", help="PSNR/SSIM/LPIPS of restorers on paired folders; --compare several")
     w = e.add_mutually_exclusive_group(required=True)
     w.add_argument("--weights", help="exported model folder or run folder")
+    w.add_argument("--per-image", metavar="NAME", help=PER_IMAGE_HELP)
     w.add_argument("--compare", nargs="+", metavar="NAME=WEIGHTS",
                    help="several restorers side by side: a table, a figure of per-image differences to the "
                         "baseline and a contact sheet in --out")
+    per_image_arguments(e)
     e.add_argument("--baseline", help="with --compare: the name gaps are measured from (default: the first)")
     e.add_argument("--oracle", help="with --compare: a net trained on real pairs; adds the share of the "
                                     "synthetic-to-real PSNR gap each method closes")
@@ -106,7 +115,10 @@ def add_parsers(sub) -> None:
     e.set_defaults(fn=cmd_evaluate)
 
     r = sub.add_parser("restore", help="restore image files, folders or globs")
-    r.add_argument("--weights", required=True, help="exported model folder or run folder")
+    w = r.add_mutually_exclusive_group(required=True)
+    w.add_argument("--weights", help="exported model folder or run folder")
+    w.add_argument("--per-image", metavar="NAME", help=PER_IMAGE_HELP)
+    per_image_arguments(r)
     r.add_argument("--input", required=True, nargs="+", help="files, folders (recursive) or glob patterns")
     r.add_argument("--output", required=True, help="output folder (input tree is mirrored)")
     r.add_argument("--format", help="output format (png, tif, jpg, ...); default: same as input")

@@ -118,8 +118,12 @@ def fit_problems(net: torch.nn.Module, state: dict[str, torch.Tensor]) -> str:
 
 
 def load_restorer(weights: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    from noiseda.inference.per_image import PerImage
     from noiseda.nets import build_net
 
+    if isinstance(weights, PerImage):  # no weights: an optimisation per image
+        net, spec = weights.build()
+        return net.to(device), spec
     folder = resolve_weights(weights)
     try:
         spec = json.loads((folder / NET_JSON).read_text())

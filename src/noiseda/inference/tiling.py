@@ -49,6 +49,8 @@ def for_inference(net: nn.Module, device, precision: str = "auto", compile: bool
     MP/s vs 1.6x without; speed-gpu-h100-run3.json); code that fails to compile runs eagerly."""
     from noiseda.device import resolve_channels_last, resolve_precision
 
+    if getattr(net, "per_image", False):  # it optimises in fp32 on the image it is given
+        return net
     device = torch.device(device)
     precision = resolve_precision(precision, device, inference=True)
     channels_last = resolve_channels_last(None, device)
@@ -144,7 +146,10 @@ def choose_tile(net: nn.Module, device, batch: int = 4, share: float = 0.5, larg
 
 def restore_safely(net, image, value_range, tile, overlap, device, batch: int = 4) -> torch.Tensor:
     """restore_tensor, halving the tile size on device out-of-memory (down to 64 px);
-    ``tile="auto"`` picks it from free memory (choose_tile)."""
+    ``tile="auto"`` picks it from free memory (choose_tile). A per-image restorer (one blur
+    kernel per image) always gets the whole image."""
+    if getattr(net, "per_image", False):
+        tile = None
     if tile == "auto":
         tile = choose_tile(net, device, batch)
     while True:
