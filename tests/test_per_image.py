@@ -7,7 +7,8 @@ import torch.nn.functional as F
 
 from noiseda.cli import main
 from noiseda.evaluation.metrics import psnr
-from noiseda.inference.per_image import SelfDeblur, SelfDeblurOptions, kernel_centre, to_rgb, to_ycbcr
+from noiseda.inference.per_image import (VDIP, SelfDeblur, SelfDeblurOptions, VDIPOptions, kernel_centre, to_rgb,
+                                        to_ycbcr, vdip_prior)
 
 from conftest import write_images
 
@@ -24,14 +25,17 @@ def _blocks() -> torch.Tensor:
     return sharp
 
 
-def test_selfdeblur_finds_a_motion_kernel_and_sharpens_the_image():
+@pytest.mark.parametrize("restorer", [
+    SelfDeblur(SelfDeblurOptions(kernel_size=5, iterations=300, milestones=[300], ssim_after=150, width=16, levels=3)),
+    VDIP(VDIPOptions(kernel_size=5, warmup=30, iterations=300, milestones=[300], ssim_after=150, prior_decay_every=75,
+                     width=16, levels=3)),
+], ids=["selfdeblur", "vdip"])
+def test_blind_deconvolution_finds_a_motion_kernel_and_sharpens_the_image(restorer):
     torch.manual_seed(0)
     sharp = _blocks()
     kernel = torch.zeros(1, 1, 5, 5)
     kernel[0, 0, 2, :] = 1 / 5  # horizontal motion
     blurry = F.conv2d(F.pad(sharp, (2, 2, 2, 2), mode="replicate"), kernel.expand(3, 1, 5, 5), groups=3)
-    options = SelfDeblurOptions(kernel_size=5, iterations=300, milestones=[300], ssim_after=150, width=16, levels=3)
-    restorer = SelfDeblur(options)
     restored = restorer(blurry)
     assert restored.shape == blurry.shape
     found = restorer.last_kernel
@@ -48,6 +52,23 @@ def test_the_output_is_cropped_where_the_kernel_has_its_mass():
     k[3, 1] = 1.0
     assert kernel_centre(k) == (3, 1)
     assert kernel_centre(torch.full((5, 5), 1 / 25)) == (2, 2)
+
+
+def test_vdips_prior_pulls_like_the_logarithm_of_the_expected_squared_gradients():
+    """Sparsity: each expected squared gradient p is divided by its own detached value, so the
+    prior's gradient is that of -sum(log p) / 4 (small gradients are flattened hardest)."""
+    torch.manual_seed(0)
+    kernel = torch.full((1, 1, 3, 3), 1 / 9)
+    mean, std = (0.5 + 0.2 * torch.randn(1, 3, 8, 8)).requires_grad_(), (0.05 + 0.1 * torch.rand(1, 3, 8, 8)).requires_grad_()
+    vdip_prior(mean, std, kernel, 10.0).backward()
+    got = mean.grad.clone(), std.grad.clone()
+    mean.grad = std.grad = None
+    var = std.pow(2)
+    p = [(mean[..., 1:, :] - mean[..., :-1, :]).pow(2) + var[..., 1:, :] + var[..., :-1, :],
+         (mean[..., :, 1:] - mean[..., :, :-1]).pow(2) + var[..., :, 1:] + var[..., :, :-1]]
+    log_form = std.log().sum() / mean[0].numel() - sum((q + 1e-6).log().sum() / 4 for q in p) / (7 * 7 * 3)
+    log_form.backward()
+    assert torch.allclose(got[0], mean.grad, atol=1e-6) and torch.allclose(got[1], std.grad, atol=1e-6)
 
 
 def test_colour_is_split_into_luma_and_chroma_and_back_exactly():
@@ -75,7 +96,8 @@ def test_restore_and_evaluate_run_selfdeblur_per_image(tmp_path, capsys):
     (["--per-image", "selfdeblur", "--per-image-set", "kernel=5"], "did you mean 'kernel_size'"),
     (["--per-image", "selfdeblur", "--per-image-set", "kernel_size=4"], "expected an odd number"),
     (["--per-image", "selfdeblur", "--per-image-set", "iterations"], "expected KEY=VALUE"),
-    (["--per-image", "deblurgan"], "unknown; choose from selfdeblur"),
+    (["--per-image", "deblurgan"], "unknown; choose from selfdeblur, vdip"),
+    (["--per-image", "vdip", "--per-image-set", "input_jitter=0.1"], "vdip has no such option"),
     (["--weights", "w", "--per-image-set", "iterations=5"], "--per-image-set goes with --per-image"),
 ])
 def test_bad_per_image_requests_are_refused_in_one_line(tmp_path, capsys, argv, message):

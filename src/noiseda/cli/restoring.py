@@ -76,7 +76,7 @@ def cmd_restore(args) -> int:
 
 
 PER_IMAGE_HELP = ("in place of --weights, a method that optimises each image on its own, with no training: "
-                  "selfdeblur (blind deblurring; slow: thousands of iterations per image)")
+                  "selfdeblur or vdip (blind deblurring; slow: thousands of iterations per image)")
 
 
 def _device_and_tile(p) -> None:
