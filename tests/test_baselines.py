@@ -312,14 +312,16 @@ def test_cycada_trains_source_then_pixel_then_feature_stages(dataset):
     assert method.stage() == "feature" and got == {"restorer", "classifier"} and method.lr_scale() == 0.1
 
 
-def test_compare_methods_leaves_the_denoising_methods_out_of_other_tasks():
+def test_compare_methods_lists_each_method_for_its_own_tasks():
     from noiseda.experiments.compare_methods import methods_sweep
 
     denoise = methods_sweep(None, ["task=denoise"], {"v": "x"}, [0]).variants
     derain = methods_sweep(None, ["task=derain"], {"v": "x"}, [0]).variants
-    only_denoising = {"ne2ne", "c2n", "ap-bsn"}
-    assert only_denoising <= set(denoise) and not only_denoising & set(derain)
-    assert set(denoise) - only_denoising == set(derain)
+    deblur = methods_sweep(None, ["task=deblur"], {"v": "x"}, [0]).variants
+    only_denoising, only_deraining = {"ne2ne", "c2n", "ap-bsn"}, {"nlcl"}
+    assert only_denoising <= set(denoise) and not only_denoising & (set(derain) | set(deblur))
+    assert only_deraining <= set(derain) and not only_deraining & (set(denoise) | set(deblur))
+    assert set(denoise) - only_denoising == set(derain) - only_deraining == set(deblur)
     assert "net.name=ap-bsn" in denoise["ap-bsn"]  # it trains its own blind-spot net, the others the config's
 
 
@@ -369,3 +371,18 @@ def test_the_tv_prior_reaches_the_restorer_through_the_real_images_only():
     g_real, = torch.autograd.grad(out["total"] - out["sup"], real, retain_graph=True)
     g_syn, = torch.autograd.grad(out["total"] - out["sup"], syn)
     assert g_real.abs().sum() > 0 and g_syn.abs().sum() == 0
+
+
+def test_nlcls_contrasts_reward_matching_locations_and_separating_rain_from_background():
+    from noiseda.methods.nlcl import layer_contrast, patch_nce, projector
+
+    torch.manual_seed(0)
+    mlp = projector(16)
+    features = torch.randn(2, 16, 6, 6)
+    shuffled = features.flatten(2)[..., torch.randperm(36)].view(2, 16, 6, 6)
+    # location contrast: the same location in the two maps is the positive
+    assert patch_nce(features, features, mlp, 36, 0.07) < patch_nce(features, shuffled, mlp, 36, 0.07)
+    # layer contrast: rain locations unlike the background are easy negatives
+    background = torch.randn(2, 16, 6, 6)
+    assert (layer_contrast(background, -background, mlp, 8, 36, 0.07)
+            < layer_contrast(background, background.roll(1, dims=3), mlp, 8, 36, 0.07))

@@ -23,7 +23,7 @@ def table_methods() -> dict[str, TableRow]:
 
 
 def default_methods(task: str) -> list[str]:
-    return [n for n, r in table_methods().items() if r.default and (task == "denoise" or not r.denoising_only)]
+    return [n for n, r in table_methods().items() if r.default and task in r.tasks]
 
 
 def methods_sweep(config: Optional[str], overrides: list[str], test_sets: dict[str, str], seeds: list[int],

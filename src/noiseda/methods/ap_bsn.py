@@ -26,7 +26,7 @@ class APBSNTraining(Method):
     streams = ("real",)
     # compare-methods trains it with its own net, not the shared restorer
     table = TableRow(space="- (blind spot)", trained_on="real noisy only", paper="34.90 / 0.9000 / - (Table 5)",
-                     denoising_only=True, order=65, setup=("net.name=ap-bsn", "net.width=0", "net.options={}"))
+                     tasks=("denoise",), order=65, setup=("net.name=ap-bsn", "net.width=0", "net.options={}"))
 
     @classmethod
     def check_config(cls, cfg, options) -> None:

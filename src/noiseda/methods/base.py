@@ -72,7 +72,7 @@ class TableRow:
     paper: Optional[str] = None  # the paper's real SIDD numbers, "PSNR / SSIM / LPIPS"
     order: int = 50  # position in the table (the paper's row order), then by name
     default: bool = True  # in compare-methods' default list
-    denoising_only: bool = False  # left out of the default list for deraining and deblurring
+    tasks: tuple[str, ...] = ("denoise", "derain", "deblur")  # compare-methods' default list includes it for these
     adversarial: bool = False  # compare-methods' --adversarial-weight sets its lambda ceiling (its own schedule otherwise)
     # config changes compare-methods makes for this method: its authors' own restorer or data
     # (AP-BSN's blind-spot net, masked training's SwinIR and noise level); () for most

@@ -101,7 +101,7 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) 
 class C2N(Method):
     streams = ("synthetic", "real")  # the synthetic pairs' clean images only
     table = TableRow(space="pixel (noise model)", trained_on="clean + real noisy", paper="35.35 / 0.9370 / - (Table 5)",
-                     denoising_only=True, order=70)
+                     tasks=("denoise",), order=70)
 
     idle_nets = True  # each stage trains only some of its nets
 

@@ -38,7 +38,7 @@ def neighbour_subsample(img: torch.Tensor, generator=None) -> tuple[torch.Tensor
 @register_method("ne2ne")
 class Ne2Ne(Method):
     streams = ("real",)
-    table = TableRow(space="-", trained_on="real noisy only", paper="25.61 / 0.5647 / 0.3039", denoising_only=True, order=60)
+    table = TableRow(space="-", trained_on="real noisy only", paper="25.61 / 0.5647 / 0.3039", tasks=("denoise",), order=60)
 
     earlier_behaviour = {"gamma_ramp": False}  # before the authors' schedule was the default
 
