@@ -30,7 +30,7 @@ from conftest import tiny_config
 GOLDEN = Path(__file__).parent / "golden" / "methods.json"
 EXTRA = {"oracle": ["data.clean=[]"], "noise-da-ex": [],  # oracle trains on real pairs (added below)
          "ap-bsn": ["net.name=apbsn", "net.width=8", "net.options={modules: 1}", "data.patch_size=40"],
-         "cycada": ["data.patch_size=32"], "nlcl": ["data.patch_size=32"],
+         "cycada": ["data.patch_size=32"], "nlcl": ["data.patch_size=32", "method.options.nlcl.rain_blocks=2"],
          "masked": ["net.name=swinir", "net.width=8", "net.options={depths: [1], heads: 2, win: 4}"]}
 
 

@@ -18,7 +18,7 @@ from conftest import tiny_config
 SHIPPED = [n for n in METHODS.names() if METHODS.get(n).__module__.startswith("noiseda.methods.")]
 OWN_SETUP = {"ap-bsn": ["net.name=apbsn", "net.width=8", "net.options={modules: 1}", "data.patch_size=40"],
              "masked": ["net.name=swinir", "net.width=8", "net.options={depths: [1], heads: 2, win: 4}"],
-             "c2n": ["method.options.c2n.width=16"], "cycada": ["data.patch_size=32"], "nlcl": ["data.patch_size=32"]}
+             "c2n": ["method.options.c2n.width=16"], "cycada": ["data.patch_size=32"], "nlcl": ["data.patch_size=32", "method.options.nlcl.rain_blocks=2"]}
 
 
 @pytest.mark.parametrize("method", SHIPPED)
