@@ -33,8 +33,9 @@ from noiseda.methods.parts.gan import PatchGAN
 
 
 class RainNet(nn.Module):
-    """The rain-layer generator: a conv, residual blocks (conv, instance norm, ReLU, conv,
-    instance norm), a conv to three channels, no output activation."""
+    """The rain-layer generator (the authors' shape): a conv, residual blocks (conv, instance
+    norm, ReLU, conv, instance norm), conv, instance norm, ReLU, conv, and a conv to three
+    channels, no output activation."""
 
     def __init__(self, width: int = 32, blocks: int = 16):
         super().__init__()
@@ -45,7 +46,8 @@ class RainNet(nn.Module):
 
         self.head = nn.Conv2d(3, width, 3, padding=1)
         self.blocks = nn.ModuleList(block() for _ in range(blocks))
-        self.tail = nn.Conv2d(width, 3, 3, padding=1)
+        self.tail = nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.InstanceNorm2d(width), nn.ReLU(),
+                                  nn.Conv2d(width, width, 3, padding=1), nn.Conv2d(width, 3, 3, padding=1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.head(x)
