@@ -230,7 +230,7 @@ def test_parallel_sweep_hands_out_one_run_per_free_job_so_ctrl_c_starts_nothing_
             started.append((variant, seed))
             future = cf.Future()
             if len(started) == 1:  # the first run ends at once, the others keep running
-                future.set_result((variant, seed, None))
+                future.set_result((variant, seed, None, False))
             return future
 
         def shutdown(self, wait=True, cancel_futures=False):
@@ -250,6 +250,96 @@ def test_parallel_sweep_hands_out_one_run_per_free_job_so_ctrl_c_starts_nothing_
         sweep_module._run_planned(sweep, tmp_path / "out", [], todo, 2, False, False)
     assert started == todo[:3]  # two at first, one more when the first finished, none after Ctrl-C
     assert calls["shutdown"] is True
+
+
+class _Pool:
+    """A stand-in for the process pool: ``results`` says how each submitted run ends (None: it
+    keeps running); its worker processes are recorded stand-ins."""
+
+    def __init__(self, results, started):
+        self.results, self.started, self.cancelled = results, started, None
+        self._processes = {}
+
+    def __call__(self, *args, **kwargs):
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def submit(self, fn, args):
+        import concurrent.futures as cf
+
+        variant, seed = args[2], args[3]
+        self.started.append((variant, seed))
+        future = cf.Future()
+        outcome = self.results[len(self.started) - 1] if len(self.started) <= len(self.results) else None
+        if outcome is not None:
+            future.set_result((variant, seed, *outcome))
+        self._processes[len(self.started)] = _Process()
+        return future
+
+    def shutdown(self, wait=True, cancel_futures=False):
+        self.cancelled = cancel_futures
+
+
+class _Process:
+    terminated = 0
+
+    def terminate(self):
+        self.terminated += 1
+
+
+def test_kill_of_a_parallel_sweep_stops_its_workers_with_a_checkpoint(tmp_path, dataset, real_env, monkeypatch):
+    """`kill PID` (SIGTERM) reaches the sweep's own process only (and a sweep started in the
+    background ignores SIGINT): it passes SIGTERM on to every worker, starts nothing new and
+    restores its own handler."""
+    import concurrent.futures as cf
+    import os
+    import signal
+
+    from noiseda.experiments.sweep import runner as sweep_module
+
+    started = []
+    pool = _Pool([], started)  # every run keeps going
+    calls = {"wait": 0}
+
+    def wait(futures, return_when):
+        calls["wait"] += 1
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler raises here, as inside a real wait
+        return set(), set(futures)
+
+    monkeypatch.setattr(cf, "ProcessPoolExecutor", pool)
+    monkeypatch.setattr(cf, "wait", wait)
+    before = signal.getsignal(signal.SIGTERM)
+    sweep = load_sweep(_sweep_file(tmp_path, dataset))
+    todo = [(v, s) for s in sweep.seeds for v in sweep.variants]
+    with pytest.raises(KeyboardInterrupt):
+        sweep_module._run_planned(sweep, tmp_path / "out", [], todo, 2, False, False)
+    assert started == todo[:2] and pool.cancelled is True
+    assert [p.terminated for p in pool._processes.values()] == [1, 1]
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_worker_stopped_by_a_signal_stops_the_sweep(tmp_path, dataset, real_env, monkeypatch):
+    """A run stopped on its own (its process got the signal) is not a failure to skip past:
+    the sweep starts no other run and says to rerun the command."""
+    import concurrent.futures as cf
+
+    from noiseda.errors import TrainingInterrupted
+    from noiseda.experiments.sweep import runner as sweep_module
+
+    started = []
+    pool = _Pool([("SIGTERM at step 5 of 6; checkpoint saved", True), (None, False)], started)
+    monkeypatch.setattr(cf, "ProcessPoolExecutor", pool)
+    monkeypatch.setattr(cf, "wait", lambda futures, return_when: ({f for f in futures if f.done()}, set()))
+    sweep = load_sweep(_sweep_file(tmp_path, dataset))
+    todo = [(v, s) for s in sweep.seeds for v in sweep.variants]
+    with pytest.raises(TrainingInterrupted, match="sweep stopped: .* was stopped"):
+        sweep_module._run_planned(sweep, tmp_path / "out", [], todo, 2, False, False)
+    assert started == todo[:2]  # the second run finished; nothing started after the first stopped
 
 
 def test_gap_closed_on_constructed_results():

@@ -16,7 +16,7 @@ from typing import Optional
 
 import yaml
 
-from noiseda.errors import NoisedaError
+from noiseda.errors import NoisedaError, TrainingInterrupted
 from noiseda.experiments.sweep.figure import curves_figure
 from noiseda.experiments.sweep.scoring import train_and_score
 from noiseda.experiments.sweep.spec import Sweep, _comparable, run_config, run_dir
@@ -87,38 +87,9 @@ def _run_planned(sweep: Sweep, out: Path, done: list, todo: list, jobs: int, pro
         (out / "sweep.yaml").write_text(yaml.safe_dump(sweep.as_file(), sort_keys=False))
         print(f"sweep: {len(done)} runs finished, {len(todo)} to run ({jobs} at a time)", file=sys.stderr)
     threads = threads or (max(1, usable_cores() // jobs) if jobs > 1 else 0)  # per run
-    failures = []
+    failures: list[str] = []
     if jobs > 1 and len(todo) > 1:
-        import multiprocessing
-        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor
-        from concurrent.futures import wait as futures_wait
-
-        kwargs = {"max_tasks_per_child": 1} if sys.version_info >= (3, 11) else {}
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), **kwargs) as pool:
-            # At most `jobs` runs are handed to the pool at a time: a run queued inside the pool
-            # could not be cancelled and would start after a Ctrl-C.
-            waiting, running = iter(todo), set()
-
-            def start_next() -> None:
-                run = next(waiting, None)
-                if run is not None:
-                    running.add(pool.submit(_worker, (sweep, out, *run, threads)))
-
-            try:
-                for _ in range(jobs):
-                    start_next()
-                while running:
-                    finished, _ = futures_wait(running, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        running.discard(future)
-                        variant, seed, error = future.result()
-                        print(f"sweep: {variant} seed {seed}: {error or 'done'}", file=sys.stderr)
-                        if error:
-                            failures.append(f"{variant} seed {seed}: {error}")
-                        start_next()
-            except KeyboardInterrupt:  # the running ones save a checkpoint and stop; start no others
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
+        failures = _run_parallel(sweep, out, todo, jobs, threads)
     else:
         for variant, seed in todo:
             print(f"sweep: {variant} seed {seed}", file=sys.stderr)
@@ -146,13 +117,74 @@ def _run_planned(sweep: Sweep, out: Path, done: list, todo: list, jobs: int, pro
     return summary
 
 
-def _worker(args) -> tuple[str, int, Optional[str]]:
-    """One run in a fresh process (parallel sweeps); returns an error line instead of raising."""
+def _run_parallel(sweep: Sweep, out: Path, todo: list, jobs: int, threads: int) -> list[str]:
+    """The runs in a pool of ``jobs`` processes; returns the failed runs' error lines. Stopping:
+    Ctrl-C reaches every process of the terminal's group; `kill` (SIGTERM) reaches this one
+    only, and a sweep started in the background ignores SIGINT, so this process passes SIGTERM
+    on to its workers. Either way the running runs save a checkpoint, no other run starts, and
+    a worker stopped on its own stops the sweep too (TrainingInterrupted)."""
+    import multiprocessing
+    import signal
+    import threading
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor
+    from concurrent.futures import wait as futures_wait
+
+    failures, interrupted = [], None
+    kwargs = {"max_tasks_per_child": 1} if sys.version_info >= (3, 11) else {}
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), **kwargs) as pool:
+        # At most `jobs` runs are handed to the pool at a time: a run queued inside the pool
+        # could not be cancelled and would start after a Ctrl-C.
+        waiting, running = iter(todo), set()
+
+        def start_next() -> None:
+            run = next(waiting, None)
+            if run is not None and interrupted is None:
+                running.add(pool.submit(_worker, (sweep, out, *run, threads)))
+
+        def on_sigterm(signum, frame):
+            raise KeyboardInterrupt
+
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, on_sigterm) if main_thread else None
+        try:
+            for _ in range(jobs):
+                start_next()
+            while running:
+                finished, _ = futures_wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    running.discard(future)
+                    variant, seed, error, stopped = future.result()
+                    print(f"sweep: {variant} seed {seed}: {error or 'done'}", file=sys.stderr)
+                    if stopped:
+                        interrupted = interrupted or f"{variant} seed {seed} was stopped ({error})"
+                    elif error:
+                        failures.append(f"{variant} seed {seed}: {error}")
+                    start_next()
+        except KeyboardInterrupt:  # the running ones save a checkpoint and stop; start no others
+            if main_thread:
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second kill must not cut the shutdown short
+            for process in list(getattr(pool, "_processes", {}).values()):  # the executor's workers
+                process.terminate()  # SIGTERM: a run saves a checkpoint after its step (a copy of a Ctrl-C it already had is ignored)
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGTERM, previous)
+    if interrupted:
+        raise TrainingInterrupted(f"sweep stopped: {interrupted}", resume="the same sweep command")
+    return failures
+
+
+def _worker(args) -> tuple[str, int, Optional[str], bool]:
+    """One run in a fresh process (parallel sweeps); returns an error line instead of raising,
+    and whether the run was stopped by a signal (it saved a checkpoint)."""
     sweep, out, variant, seed, threads = args
     try:
         train_and_score(sweep, out, variant, seed, threads, progress=False)
-        return variant, seed, None
+        return variant, seed, None, False
+    except TrainingInterrupted as exc:
+        return variant, seed, exc.what, True
     except NoisedaError as exc:
-        return variant, seed, str(exc)
+        return variant, seed, str(exc), False
     except Exception as exc:  # one failed run must not take the others down; it is named below
-        return variant, seed, f"{type(exc).__name__}: {exc}"
+        return variant, seed, f"{type(exc).__name__}: {exc}", False
