@@ -338,7 +338,7 @@ def test_each_adversarial_method_gets_dann_schedules_unless_the_config_sets_them
     # a config from before per-method options keeps the schedule it ran with
     old = config_from_dict({"method": {"name": "dann", "features": [], "lambda_weight": 1.0, "lambda_slope": 10.0,
                                        "lambda_ramp_steps": 40, "t_range": [1, 999]}})
-    assert old.method.options == {"dann": {"features": [], "lr_annealing": False}}
+    assert old.method.options == {"dann": {"features": [], "lr_annealing": False, "normalize_features": False}}
 
 
 def test_dann_anneals_its_learning_rate_over_the_run(dataset, tmp_path):
