@@ -107,3 +107,13 @@ def test_bad_per_image_requests_are_refused_in_one_line(tmp_path, capsys, argv, 
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and message in err, err
     assert not (tmp_path / "out").exists()
+
+
+def test_an_image_too_large_for_per_image_optimisation_fails_by_name_and_the_batch_goes_on(tmp_path, capsys):
+    write_images(tmp_path / "blurry", 1, size=(20, 24))
+    write_images(tmp_path / "blurry" / "big", 1, size=(40, 48))
+    code = main(["restore", "--per-image", "selfdeblur", *FAST, "--per-image-set", "max_pixels=500",
+                 "--input", str(tmp_path / "blurry"), "--output", str(tmp_path / "out"), "--device", "cpu", "--no-progress"])
+    assert code == 1
+    assert "the image is 48x40 pixels, over max_pixels 500: crop or downscale it" in capsys.readouterr().err
+    assert (tmp_path / "out" / "img0.png").is_file() and not (tmp_path / "out" / "big").exists()

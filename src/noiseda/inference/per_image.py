@@ -145,6 +145,7 @@ class SelfDeblurOptions:
     width: int = 128  # G_x's channels at every level
     levels: int = 5
     input_jitter: float = 1e-3  # std of the noise added to G_x's input at every iteration
+    max_pixels: int = 2_000_000  # larger images are refused (memory: about 5 kB per pixel at width 128)
     seed: int = 0
 
 
@@ -188,6 +189,9 @@ class BlindDeconvolution(nn.Module):
         h, w = y.shape[-2:]
         if min(h, w) < 11:  # the SSIM window
             raise NoisedaError(f"{self.name}: the image is {h}x{w} pixels; it needs at least 11x11")
+        if h * w > o.max_pixels:  # G_x keeps width x (H + k) x (W + k) activations per layer for its gradient
+            raise NoisedaError(f"{self.name}: the image is {w}x{h} pixels, over max_pixels {o.max_pixels}: crop or "
+                               f"downscale it, or raise max_pixels (memory grows with the image)")
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(o.seed)
             image_net = ImagePrior(*self.image_channels, width=o.width, levels=o.levels).to(device)
@@ -261,6 +265,7 @@ class VDIPOptions:
     lr_kernel: float = 1e-4
     width: int = 128
     levels: int = 5
+    max_pixels: int = 2_000_000  # larger images are refused (memory: about 5 kB per pixel at width 128)
     seed: int = 0
 
 
