@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -57,3 +58,10 @@ def tiny_config(ds, *extra: str):
     from noiseda.config import load_config
 
     return load_config(None, TINY + data_overrides(ds) + list(extra))
+
+
+def pytest_configure(config):
+    """A suite started in the background (`pytest &`, nohup) inherits SIGINT ignored; the tests
+    of Ctrl-C handling need Python's own handler, as in a terminal."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
