@@ -205,53 +205,6 @@ def test_a_second_sweep_in_the_same_folder_is_refused(tmp_path, dataset, real_en
     assert not (out / "runs").exists()  # nothing trained
 
 
-def test_parallel_sweep_hands_out_one_run_per_free_job_so_ctrl_c_starts_nothing_new(tmp_path, dataset, real_env,
-                                                                                    monkeypatch):
-    """A run queued inside the process pool cannot be cancelled and would start after a
-    Ctrl-C; so the sweep hands the pool a run only when a job is free."""
-    import concurrent.futures as cf
-
-    from noiseda.experiments.sweep import runner as sweep_module
-
-    started, calls = [], {"wait": 0, "shutdown": None}
-
-    class Pool:
-        def __init__(self, *args, **kwargs):
-            pass
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
-        def submit(self, fn, args):
-            variant, seed = args[2], args[3]
-            started.append((variant, seed))
-            future = cf.Future()
-            if len(started) == 1:  # the first run ends at once, the others keep running
-                future.set_result((variant, seed, None, False))
-            return future
-
-        def shutdown(self, wait=True, cancel_futures=False):
-            calls["shutdown"] = cancel_futures
-
-    def wait(futures, return_when):
-        calls["wait"] += 1
-        if calls["wait"] == 2:  # Ctrl-C while two runs are going
-            raise KeyboardInterrupt
-        return {f for f in futures if f.done()}, {f for f in futures if not f.done()}
-
-    monkeypatch.setattr(cf, "ProcessPoolExecutor", Pool)
-    monkeypatch.setattr(cf, "wait", wait)
-    sweep = load_sweep(_sweep_file(tmp_path, dataset))
-    todo = [(v, s) for s in sweep.seeds for v in sweep.variants]  # six runs
-    with pytest.raises(KeyboardInterrupt):
-        sweep_module._run_planned(sweep, tmp_path / "out", [], todo, 2, False, False)
-    assert started == todo[:3]  # two at first, one more when the first finished, none after Ctrl-C
-    assert calls["shutdown"] is True
-
-
 class _Pool:
     """A stand-in for the process pool: ``results`` says how each submitted run ends (None: it
     keeps running); its worker processes are recorded stand-ins."""
@@ -290,6 +243,33 @@ class _Process:
 
     def terminate(self):
         self.terminated += 1
+
+
+def test_parallel_sweep_hands_out_one_run_per_free_job_so_ctrl_c_starts_nothing_new(tmp_path, dataset, real_env,
+                                                                                    monkeypatch):
+    """A run queued inside the process pool cannot be cancelled and would start after a
+    Ctrl-C; so the sweep hands the pool a run only when a job is free."""
+    import concurrent.futures as cf
+
+    from noiseda.experiments.sweep import runner as sweep_module
+
+    started, calls = [], {"wait": 0}
+    pool = _Pool([(None, False)], started)  # the first run ends at once, the others keep running
+
+    def wait(futures, return_when):
+        calls["wait"] += 1
+        if calls["wait"] == 2:  # Ctrl-C while two runs are going
+            raise KeyboardInterrupt
+        return {f for f in futures if f.done()}, {f for f in futures if not f.done()}
+
+    monkeypatch.setattr(cf, "ProcessPoolExecutor", pool)
+    monkeypatch.setattr(cf, "wait", wait)
+    sweep = load_sweep(_sweep_file(tmp_path, dataset))
+    todo = [(v, s) for s in sweep.seeds for v in sweep.variants]  # six runs
+    with pytest.raises(KeyboardInterrupt):
+        sweep_module._run_planned(sweep, tmp_path / "out", [], todo, 2, False, False)
+    assert started == todo[:3]  # two at first, one more when the first finished, none after Ctrl-C
+    assert pool.cancelled is True
 
 
 def test_kill_of_a_parallel_sweep_stops_its_workers_with_a_checkpoint(tmp_path, dataset, real_env, monkeypatch):
@@ -332,9 +312,18 @@ def test_a_worker_stopped_by_a_signal_stops_the_sweep(tmp_path, dataset, real_en
     from noiseda.experiments.sweep import runner as sweep_module
 
     started = []
-    pool = _Pool([("SIGTERM at step 5 of 6; checkpoint saved", True), (None, False)], started)
+    pool = _Pool([("SIGTERM at step 5 of 6; checkpoint saved", True)], started)  # the second keeps running
+
+    def wait(futures, return_when):  # the stopped run is seen first; the other one ends later
+        done = {f for f in futures if f.done()}
+        if not done:
+            for f in futures:
+                f.set_result(("vanilla", 0, None, False))
+            done = set(futures)
+        return done, set(futures) - done
+
     monkeypatch.setattr(cf, "ProcessPoolExecutor", pool)
-    monkeypatch.setattr(cf, "wait", lambda futures, return_when: ({f for f in futures if f.done()}, set()))
+    monkeypatch.setattr(cf, "wait", wait)
     sweep = load_sweep(_sweep_file(tmp_path, dataset))
     todo = [(v, s) for s in sweep.seeds for v in sweep.variants]
     with pytest.raises(TrainingInterrupted, match="sweep stopped: .* was stopped"):

@@ -151,14 +151,14 @@ def _run_parallel(sweep: Sweep, out: Path, todo: list, jobs: int, threads: int) 
                 start_next()
             while running:
                 finished, _ = futures_wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    running.discard(future)
-                    variant, seed, error, stopped = future.result()
+                running -= finished
+                for variant, seed, error, stopped in [future.result() for future in finished]:
                     print(f"sweep: {variant} seed {seed}: {error or 'done'}", file=sys.stderr)
                     if stopped:
                         interrupted = interrupted or f"{variant} seed {seed} was stopped ({error})"
                     elif error:
                         failures.append(f"{variant} seed {seed}: {error}")
+                for _ in finished:  # after reading them all: a stopped one among them starts nothing
                     start_next()
         except KeyboardInterrupt:  # the running ones save a checkpoint and stop; start no others
             if main_thread:
