@@ -376,3 +376,15 @@ def test_the_oracle_must_be_a_variant(tmp_path, dataset, real_env):
         load_sweep(_sweep_file(tmp_path, dataset, oracle="noise-da", oracle_test_sets=["nope"]))
     with pytest.raises(NoisedaError, match="'oracle_test_sets' needs an 'oracle'"):
         load_sweep(_sweep_file(tmp_path, dataset, oracle_test_sets=["val"]))
+
+
+def test_a_stopped_sweep_says_how_to_continue(tmp_path, dataset, real_env, monkeypatch, capsys):
+    from noiseda.cli import main
+    from noiseda.experiments import sweep as sweep_package
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep_package, "run_sweep", stopped)
+    assert main(["sweep", str(_sweep_file(tmp_path, dataset)), "--out", str(tmp_path / "out"), "--jobs", "2"]) == 130
+    assert "run the same command again to continue" in capsys.readouterr().err

@@ -52,5 +52,8 @@ def main(argv=None) -> int:
             print(f"noiseda: {exc.what}. Run the same command again to continue", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
-        print("noiseda: interrupted", file=sys.stderr)
+        several = args.command in ("sweep", "ablate", "compare-methods")  # commands that train many runs
+        print("noiseda: interrupted" + (": finished runs are kept; run the same command again to continue (each "
+                                        "unfinished run resumes from its last checkpoint)" if several else ""),
+              file=sys.stderr)
         return 130
