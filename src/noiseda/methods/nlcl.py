@@ -134,11 +134,9 @@ class NLCL(Method):
 
     def _judge(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """The discriminator with frozen weights: its logits and its tapped features."""
-        weights = {k: v.detach() for k, v in self.discriminator.body.named_parameters()}
         features, h = [], x
         for i, layer in enumerate(self.discriminator.body):
-            own = {k.split(".", 1)[1]: v for k, v in weights.items() if k.split(".", 1)[0] == str(i)}
-            h = torch.func.functional_call(layer, own, (h,)) if own else layer(h)
+            h = torch.func.functional_call(layer, {k: v.detach() for k, v in layer.named_parameters()}, (h,))
             if i in self.layer_taps:
                 features.append(h)
         return h, features
