@@ -228,18 +228,35 @@ def test_the_domain_classifier_reads_features_the_restorer_cannot_inflate():
     assert abs((f.grad * f).sum().item()) < 1e-5 * f.grad.norm().item() * f.norm().item()
 
 
-def test_compare_methods_puts_the_adversarial_methods_on_dann_schedule_over_the_whole_run():
+def test_compare_methods_puts_each_adversarial_method_on_its_own_schedule():
     from noiseda.methods.base import lambda_at
     from noiseda.experiments.compare_methods import methods_sweep
     from noiseda.experiments.sweep import run_config
 
-    sweep = methods_sweep(None, ["train.steps=400"], {"v": "x"}, [0], ["dann", "ne2ne"], adversarial_weight=0.1)
-    dann, ne2ne = run_config(sweep, "dann", 0).method, run_config(sweep, "ne2ne", 0).method
-    assert (dann.lambda_weight, dann.lambda_slope, dann.lambda_ramp_steps) == (0.1, 10.0, 400)
+    own = methods_sweep(None, ["train.steps=400", "method.lambda_weight=0.7"], {"v": "x"}, [0],
+                        ["dann", "dsn", "pixelda", "ne2ne"])
+    dann, dsn, pixelda = (run_config(own, m, 0).method for m in ("dann", "dsn", "pixelda"))
+    assert (dann.lambda_weight, dann.lambda_slope, dann.lambda_ramp_steps) == (1.0, 10.0, 400)
     # DANN: lambda_p = 2 / (1 + exp(-10 p)) - 1, p the progress through training
     assert lambda_at(100, dann.lambda_weight, dann.lambda_slope, dann.lambda_ramp_steps) == pytest.approx(
-        0.1 * (2 / (1 + math.exp(-2.5)) - 1))
-    assert ne2ne.lambda_weight == run_config(sweep, "vanilla", 0).method.lambda_weight  # untouched
+        2 / (1 + math.exp(-2.5)) - 1)
+    # PixelDA's and DSN's releases: their weight from the first step on, no ramp
+    for m, weight in ((pixelda, 1.0), (dsn, 0.25)):
+        assert [lambda_at(s, m.lambda_weight, m.lambda_slope, m.lambda_ramp_steps) for s in (1, 2, 400)] == [weight] * 3
+    assert run_config(own, "ne2ne", 0).method.lambda_weight == 0.7  # not an adversarial method: untouched
+    given = methods_sweep(None, ["train.steps=400"], {"v": "x"}, [0], ["dann", "dsn"], adversarial_weight=0.1)
+    assert [run_config(given, m, 0).method.lambda_weight for m in ("dann", "dsn")] == [0.1, 0.1]
+
+
+def test_pixelda_and_dsn_default_to_their_releases_losses_and_old_configs_keep_theirs(dataset):
+    from noiseda.config import config_from_dict
+
+    pixelda = tiny_config(dataset, "method.name=pixelda").method.options["pixelda"]
+    dsn = tiny_config(dataset, "method.name=dsn").method.options["dsn"]
+    assert pixelda["content_weight"] == 0.0 and dsn["lr_annealing"] is False
+    old = config_from_dict({"method": {"name": "pixelda", "lambda_weight": 1.0, "lambda_slope": 10.0,
+                                       "lambda_ramp_steps": 40, "t_range": [1, 999]}})
+    assert old.method.options == {"pixelda": {"content_weight": 1.0}}
 
 
 def test_c2n_trains_its_generator_first_then_the_restorer_on_generated_pairs(dataset):

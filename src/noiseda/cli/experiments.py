@@ -60,7 +60,7 @@ def cmd_compare_methods(args) -> int:
     from noiseda.experiments.compare_methods import methods_sweep, run_methods
 
     tests = _sweep_command_args(args)
-    if not args.adversarial_weight > 0:
+    if args.adversarial_weight is not None and not args.adversarial_weight > 0:
         raise_error(f"--adversarial-weight: expected > 0, got {args.adversarial_weight}")
     sweep = methods_sweep(args.config, args.set or [], tests, args.seeds, args.methods, args.oracle_pairs,
                           args.eval_every, args.adversarial_weight)
@@ -108,7 +108,7 @@ def add_parsers(sub) -> None:
                          "only; vanilla is always run)")
     cm.add_argument("--oracle-pairs", metavar="PAIRS",
                     help="real noisy/clean training pairs: adds the oracle (supervised on them) as the upper bound")
-    cm.add_argument("--adversarial-weight", type=float, default=1.0, metavar="W",
-                    help="lambda's ceiling for dann, dsn, pixelda and cycada, on DANN's schedule over the whole "
-                         "run (default 1, DANN's)")
+    cm.add_argument("--adversarial-weight", type=float, metavar="W",
+                    help="lambda's weight for dann, dsn, pixelda and cycada, each on its own schedule (default: "
+                         "each method's own: 1, DSN 0.25)")
     cm.set_defaults(fn=cmd_compare_methods)

@@ -28,7 +28,7 @@ def default_methods(task: str) -> list[str]:
 
 def methods_sweep(config: Optional[str], overrides: list[str], test_sets: dict[str, str], seeds: list[int],
                   methods: Optional[list[str]] = None, oracle_pairs: Optional[str] = None,
-                  eval_every: int = 0, adversarial_weight: float = 1.0) -> Sweep:
+                  eval_every: int = 0, adversarial_weight: Optional[float] = None) -> Sweep:
     from noiseda.config import load_config
 
     base = [o for o in overrides if not o.startswith("method.name=")]
@@ -43,9 +43,10 @@ def methods_sweep(config: Optional[str], overrides: list[str], test_sets: dict[s
     if "vanilla" not in chosen:
         chosen = ["vanilla", *chosen]  # the reference of every interval
     check_seeds_and_tests(seeds, test_sets, "compare-methods")
-    # The adversarial methods' own schedule (DANN's, their lambda_defaults), whatever the base
-    # config sets for noise-da; --adversarial-weight is its ceiling W.
-    schedule = [f"method.lambda_weight={adversarial_weight}", "method.lambda_slope=null", "method.lambda_ramp_steps=null"]
+    # The adversarial methods' own schedules (their lambda_defaults), whatever the base config
+    # sets for noise-da; --adversarial-weight replaces each one's weight W.
+    weight = "null" if adversarial_weight is None else adversarial_weight
+    schedule = [f"method.lambda_weight={weight}", "method.lambda_slope=null", "method.lambda_ramp_steps=null"]
     # each method's authors' own restorer or data where it needs them (TableRow.setup)
     variants = {m: [f"method.name={m}"] + (schedule if rows[m].adversarial else []) + list(rows[m].setup)
                 for m in chosen}

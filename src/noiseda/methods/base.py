@@ -301,5 +301,11 @@ def pairwise_mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 DANN_SCHEDULE = LambdaDefaults(weight=1.0, slope=10.0, ramp_steps=None)
 
 
+def constant_weight(weight: float) -> LambdaDefaults:
+    """No ramp: lambda = ``weight`` from step 1 (a one-step ramp this steep gives exactly 1.0 x
+    weight in floating point), as PixelDA's and DSN's releases weight their adversarial terms."""
+    return LambdaDefaults(weight=weight, slope=40.0, ramp_steps=1)
+
+
 def annealed_lr_scale(progress: float) -> float:
     return 1.0 / (1.0 + 10.0 * progress) ** 0.75
