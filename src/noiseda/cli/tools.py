@@ -52,7 +52,8 @@ def cmd_methods(args) -> int:
         if d["lambda_defaults"]:
             s = d["lambda_defaults"]
             ramp = {None: "the whole run", 0: "300 passes over the synthetic set"}.get(s["ramp_steps"], f"{s['ramp_steps']} steps")
-            print(f"  lambda unless set: weight {s['weight']:g}, slope {s['slope']:g}, ramp over {ramp}")
+            schedule = "constant from step 1" if s["ramp_steps"] == 1 else f"slope {s['slope']:g}, ramp over {ramp}"
+            print(f"  lambda unless set: weight {s['weight']:g}, {schedule}")
         options = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v!r}" for k, v in d["options"].items())
         print(f"  options (method.options.{d['name']}.KEY): {options or 'none'}")
         row = d["table"]
