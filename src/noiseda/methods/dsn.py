@@ -12,9 +12,11 @@ MNIST-M command): the similarity loss at a constant weight of 0.25 from step 1 (
 ramp), a constant learning rate (their x0.95 per 20000 steps never applies within our runs),
 the reconstruction (0.1) and difference (0.05) weights at the scale of the paper's
 (method.options.dsn.recon_weight, difference_weight). Differences: Adam, as for every restorer
-here, where the release uses SGD with momentum 0.9; the classifier reads scale-free codes
-(normalize_features, as dann's: without it DANN's reversal inflated the features until the
-run diverged). ``lr_annealing`` true gives DANN's lr0 / (1 + 10 p)^0.75 instead.
+here, where the release uses SGD with momentum 0.9; the difference loss is the paper's sum of
+squares (the release centres the codes over the batch and takes the mean over the d x d
+entries, d the code's size, a far weaker term at the same weight); the classifier reads
+scale-free codes (normalize_features, as dann's: without it DANN's reversal inflated the
+features until the run diverged). ``lr_annealing`` true gives DANN's lr0 / (1 + 10 p)^0.75 instead.
 """
 
 from __future__ import annotations
