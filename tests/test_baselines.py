@@ -253,10 +253,12 @@ def test_pixelda_and_dsn_default_to_their_releases_losses_and_old_configs_keep_t
 
     pixelda = tiny_config(dataset, "method.name=pixelda").method.options["pixelda"]
     dsn = tiny_config(dataset, "method.name=dsn").method.options["dsn"]
-    assert pixelda["content_weight"] == 0.0 and dsn["lr_annealing"] is False
+    assert (pixelda["content_weight"], pixelda["grad_clip"], dsn["lr_annealing"]) == (0.0, 5.0, False)
     old = config_from_dict({"method": {"name": "pixelda", "lambda_weight": 1.0, "lambda_slope": 10.0,
                                        "lambda_ramp_steps": 40, "t_range": [1, 999]}})
-    assert old.method.options == {"pixelda": {"content_weight": 1.0}}
+    assert old.method.options == {"pixelda": {"content_weight": 1.0, "grad_clip": 0.0}}
+    with pytest.raises(NoisedaError, match="grad_clip: expected >= 0"):
+        tiny_config(dataset, "method.name=pixelda", "method.options.pixelda.grad_clip=-1")
 
 
 def test_c2n_trains_its_generator_first_then_the_restorer_on_generated_pairs(dataset):

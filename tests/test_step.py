@@ -2,6 +2,8 @@
 
 import copy
 
+import pytest
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -128,3 +130,28 @@ def test_nearest_upsampling_under_compile_equals_interpolate_and_needs_no_scatte
     torch.testing.assert_close(grad, x.grad)
     assert backward_graphs and "index_put" not in backward_graphs[0]
     assert torch.equal(up(x), F.interpolate(x, scale_factor=2.0, mode="nearest"))  # eager: the builtin
+
+
+def test_a_methods_gradient_clip_bounds_the_step_and_logs_the_norm_before_clipping():
+    from noiseda.training.step import StepRunner, make_accelerator, make_optimizer
+
+    class Steep(nn.Module):  # loss 50 * sum(w): every gradient entry 50, norm 50 * sqrt(4) = 100
+        def __init__(self):
+            super().__init__()
+            self.restorer = nn.Linear(2, 1, bias=False)
+            self.other = nn.Parameter(torch.zeros(2))
+
+        def forward(self, batch, lam):
+            total = 50 * (self.restorer.weight.sum() + self.other.sum())
+            return {"total": total}
+
+    for clip, expected in ((None, 100.0), (5.0, 5.0)):
+        method = Steep()
+        opt = make_optimizer(method.parameters(), 1e-3, (0.9, 0.999), 1e-8)
+        runner = StepRunner(make_accelerator("no", cpu=True), method, opt, EMA(method.restorer, 0.5, warmup=False),
+                            method.restorer, max_grad_norm=clip)
+        runner({}, 0.0)
+        # Adam's first moment after one step is (1 - beta1) * the gradient it was given
+        first = torch.cat([opt.state[p]["exp_avg"].flatten() for p in method.parameters()]) / 0.1
+        assert first.norm().item() == pytest.approx(expected, rel=1e-4)
+        assert runner.flush()["train/grad_norm"] == pytest.approx(100.0, rel=1e-4)  # logged before clipping

@@ -176,6 +176,10 @@ class Method(nn.Module):
         """The learning rates' factor at this step (1: the configured rates throughout)."""
         return 1.0
 
+    def max_grad_norm(self) -> Optional[float]:
+        """Clip the joint gradient norm of all trained nets to this (None: no clipping)."""
+        return None
+
     @property
     def lambda_delay(self) -> int:
         """Steps before lambda's ramp starts (0: from step 1)."""

@@ -15,9 +15,11 @@ hparams): discriminator, adversarial and task terms all at weight 1 from the fir
 constant 1, no ramp), and no content-similarity term (``transferred_similarity_loss_weight``
 0; the paper uses its masked pairwise MSE only for LineMod). ``content_weight`` > 0 adds that
 pairwise MSE (differences between pixels, not their absolute values) between the translated
-and the synthetic input. Differences: Adam with the config's betas, where the release uses
-beta1 0.5, gradient clipping at 5 and lr x0.95 every 20000 steps (no decay within our runs).
-Before this was the default (flat-key configs): DANN's ramp and content weight 1.
+and the synthetic input. Gradients clipped to norm 5 (``grad_clip``), as in the release, where
+each of its two optimisers clips its own nets; here one optimiser clips all of them together.
+Differences: Adam with the config's betas, where the release uses beta1 0.5 and lr x0.95 every
+20000 steps (no decay within our runs). Before this was the default (flat-key configs): DANN's
+ramp, content weight 1, no clipping.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import torch
 
+from noiseda.errors import NoisedaError
 from noiseda.methods.base import Method, TableRow, constant_weight, pairwise_mse, register_method
 from noiseda.methods.parts.gan import Generator, PatchDiscriminator, frozen, gan_loss
 
@@ -35,11 +38,21 @@ class PixelDA(Method):
     lambda_role = "weight of the generator's adversarial loss"
     table = TableRow(space="pixel", trained_on="both", paper="29.24 / 0.7611 / 0.1403", adversarial=True, order=30)
     lambda_defaults = constant_weight(1.0)  # the release's adversarial weight, no ramp
-    earlier_behaviour = {"content_weight": 1.0}  # before the release's weights were the default
+    earlier_behaviour = {"content_weight": 1.0, "grad_clip": 0.0}  # before the release's weights were the default
 
     @dataclass
     class Options:
         content_weight: float = 0.0  # of the pairwise-MSE content loss (the release's default: off)
+        grad_clip: float = 5.0  # the gradients' norm is clipped to this (the release's; 0: off)
+
+    @classmethod
+    def check_config(cls, cfg, options) -> None:
+        if options.grad_clip < 0:
+            raise NoisedaError(f"config method.options.pixelda.grad_clip: expected >= 0 (0: no clipping), "
+                               f"got {options.grad_clip}")
+
+    def max_grad_norm(self):
+        return self.options.grad_clip or None
 
     def __init__(self, cfg, restorer):
         super().__init__(cfg, restorer)

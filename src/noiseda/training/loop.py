@@ -97,7 +97,8 @@ class _Run:
         self._open_folder(overwrite)
         self.bar = tqdm(total=t.steps, initial=self.start, disable=not (self.main and progress), desc=cfg.method.name,
                         dynamic_ncols=True, unit="step")
-        self.runner = StepRunner(self.accelerator, self.method, self.optimizer, self.ema, self.core.restorer)
+        self.runner = StepRunner(self.accelerator, self.method, self.optimizer, self.ema, self.core.restorer,
+                                 self.core.max_grad_norm())
         self.runner.nonfinite_total += ckpt["state"].get("nonfinite_total", 0) if ckpt else 0
         self.monitor = self._make_monitor()
         # The degraded inputs' scores go beside every validation score; one note if the restorer

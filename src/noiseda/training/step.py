@@ -11,7 +11,8 @@ Fast path (each part can be turned off; ``train.mixed_precision=no``,
   the noise-da step runs at 1.75x the plain path on an H100 (run 4);
 - optional ``torch.compile`` of the restorer and the diffusion net, falling back to eager
   code for any graph that fails to compile (2.53x on an H100 after 110 s of compiling);
-- fused Adam; a non-finite step is skipped on the device (the optimizer's ``found_inf``
+- fused Adam, the gradients' joint norm clipped where a method's recipe says so
+  (``Method.max_grad_norm``); a non-finite step is skipped on the device (the optimizer's ``found_inf``
   input and a zero EMA weight), so the host never waits for the GPU to decide it;
 - losses, gradient norm and non-finite counts accumulate on the device and are read once
   per log interval (``flush``).
@@ -31,9 +32,10 @@ def make_optimizer(params, lr: float, betas, eps: float) -> torch.optim.Optimize
 class StepRunner:
     """forward, backward, skip-if-non-finite, Adam, EMA; statistics stay on the device."""
 
-    def __init__(self, accelerator, method: nn.Module, optimizer, ema, restorer: nn.Module):
+    def __init__(self, accelerator, method: nn.Module, optimizer, ema, restorer: nn.Module,
+                 max_grad_norm: float | None = None):
         self.accelerator, self.method, self.optimizer, self.ema = accelerator, method, optimizer, ema
-        self.restorer = restorer
+        self.restorer, self.max_grad_norm = restorer, max_grad_norm
         self.params = [p for p in method.parameters() if p.requires_grad]
         self.inner = getattr(optimizer, "optimizer", optimizer)  # Accelerate wraps the optimizer
         dev = accelerator.device
@@ -57,8 +59,10 @@ class StepRunner:
         if freeze_restorer:
             for p in self.restorer.parameters():
                 p.grad = None  # Adam skips parameters without a gradient
-        grads = [p.grad for p in self.params if p.grad is not None]
-        grad_norm = torch.nn.utils.get_total_norm(grads)
+        if self.max_grad_norm:  # a method's recipe clips the joint norm (the norm before clipping is logged)
+            grad_norm = self.accelerator.clip_grad_norm_(self.params, self.max_grad_norm)
+        else:
+            grad_norm = torch.nn.utils.get_total_norm([p.grad for p in self.params if p.grad is not None])
         scaler = self.accelerator.scaler
         if scaler is None:
             # Gradients are already all-reduced, so every process takes the same decision.
