@@ -253,7 +253,7 @@ def test_pixelda_and_dsn_default_to_their_releases_losses_and_old_configs_keep_t
 
     pixelda = tiny_config(dataset, "method.name=pixelda").method.options["pixelda"]
     dsn = tiny_config(dataset, "method.name=dsn").method.options["dsn"]
-    assert (pixelda["content_weight"], pixelda["grad_clip"], dsn["lr_annealing"]) == (0.0, 5.0, False)
+    assert (pixelda["content_weight"], pixelda["grad_clip"], dsn["lr_annealing"]) == (0.0, 5.0, True)
     old = config_from_dict({"method": {"name": "pixelda", "lambda_weight": 1.0, "lambda_slope": 10.0,
                                        "lambda_ramp_steps": 40, "t_range": [1, 999]}})
     assert old.method.options == {"pixelda": {"content_weight": 1.0, "grad_clip": 0.0}}
