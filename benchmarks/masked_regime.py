@@ -20,7 +20,7 @@ import torch
 from noiseda.data.store import load_image_pairs
 from noiseda.evaluation.metrics import psnr
 from noiseda.inference.export import load_restorer
-from noiseda.methods.masked import mask_pixels
+from noiseda.methods.masked import drop_tokens, mask_pixels
 from noiseda.nets.blocks import Attention
 
 INPUT_SHARES = (0.0, 0.3, 0.6, 0.85)
@@ -31,12 +31,9 @@ def mask_attention(net: torch.nn.Module, state: dict, generator: torch.Generator
     """Zero ``state["share"]`` of the tokens entering each attention module (in any mode)."""
 
     def hook(module, args):
-        x = args[0]
         if state["share"] <= 0:
             return None
-        shape = (x.shape[0], x.shape[1], 1) if x.dim() == 3 else (x.shape[0], 1, *x.shape[2:])
-        keep = (torch.rand(shape, generator=generator) >= state["share"]).to(x.dtype)
-        return (x * keep, *args[1:])
+        return (drop_tokens(args[0], state["share"], generator), *args[1:])
 
     for m in net.modules():
         if isinstance(m, Attention):

@@ -39,16 +39,20 @@ def mask_pixels(x: torch.Tensor, low: float, high: float, value: float = 0.0) ->
     return torch.where(keep, x, torch.full_like(x, value))
 
 
+def drop_tokens(x: torch.Tensor, share: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``x`` with a random share of its tokens zeroed (B x N x C tokens, or B x C x H x W maps)."""
+    shape = (x.shape[0], x.shape[1], 1) if x.dim() == 3 else (x.shape[0], 1, *x.shape[2:])
+    keep = (torch.rand(shape, generator=generator) >= share).to(device=x.device, dtype=x.dtype)
+    return x * keep
+
+
 def _mask_tokens(share: float):
     """A forward pre-hook zeroing a share of an attention module's input tokens (in training)."""
 
     def hook(module, args):
-        x = args[0]
         if not module.training or share <= 0:
             return None
-        shape = (x.shape[0], x.shape[1], 1) if x.dim() == 3 else (x.shape[0], 1, *x.shape[2:])
-        keep = (torch.rand(shape) >= share).to(device=x.device, dtype=x.dtype)
-        return (x * keep, *args[1:])
+        return (drop_tokens(args[0], share), *args[1:])
 
     return hook
 
