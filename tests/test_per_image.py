@@ -1,6 +1,8 @@
 """Per-image restorers (no training set): SelfDeblur fits its image and kernel generators to each
 blurry image; `noiseda restore` and `noiseda evaluate` run it with --per-image."""
 
+import json
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -10,7 +12,7 @@ from noiseda.evaluation.metrics import psnr
 from noiseda.inference.per_image import (VDIP, SelfDeblur, SelfDeblurOptions, VDIPOptions, kernel_centre, to_rgb,
                                         to_ycbcr, vdip_prior)
 
-from conftest import write_images
+from conftest import tiny_config, write_images
 
 FAST = ["--per-image-set", "iterations=3", "--per-image-set", "width=4", "--per-image-set", "levels=2",
         "--per-image-set", "kernel_size=3"]
@@ -107,6 +109,41 @@ def test_bad_per_image_requests_are_refused_in_one_line(tmp_path, capsys, argv, 
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and message in err, err
     assert not (tmp_path / "out").exists()
+
+
+def test_compare_puts_per_image_restorers_beside_a_trained_one(dataset, tmp_path, capsys):
+    """--compare NAME=per-image:METHOD: each per-image entry gets the --per-image-set options it
+    has (warmup is VDIP's only), and all of them are scored on the same pairs in one table."""
+    from noiseda.training.loop import train
+
+    train(tiny_config(dataset, "train.steps=2"), tmp_path / "run", progress=False)
+    out = tmp_path / "cmp"
+    assert main(["evaluate", "--compare", f"trained={tmp_path / 'run'}", "sd=per-image:selfdeblur",
+                 "vd=per-image:vdip", *FAST, "--per-image-set", "warmup=1", "--pairs", str(dataset["val"]),
+                 "--out", str(out), "--no-lpips", "--device", "cpu"]) == 0
+    rows = (out / "compare.md").read_text().splitlines()[2:]
+    assert [r.split("|")[1].strip() for r in rows] == ["input", "trained", "sd", "vd"]
+    assert json.loads((out / "vd" / "summary.json").read_text())["meta"]["weights"] == (
+        "per-image vdip iterations=3 width=4 levels=2 kernel_size=3 warmup=1")
+    assert json.loads((out / "sd" / "summary.json").read_text())["meta"]["weights"] == (
+        "per-image selfdeblur iterations=3 width=4 levels=2 kernel_size=3")
+
+
+@pytest.mark.parametrize("entries, options, message", [
+    (["a=per-image:deblurgan", "b=per-image:vdip"], [], "--compare per-image:deblurgan: unknown; choose from"),
+    (["a=per-image:selfdeblur"], ["--per-image-set", "warmup=5"], "--per-image-set warmup: none of selfdeblur has"),
+    (["a=w", "b=v"], ["--per-image-set", "iterations=5"], "--per-image-set goes with --per-image, or with --compare"),
+    (["a=per-image:vdip", "b=per-image:selfdeblur"], ["--per-image-set", "kernel_size=4"], "expected an odd number"),
+    (["a=per-image:selfdeblur", "b=missing"], [], "weights not found: missing"),
+])
+def test_bad_per_image_entries_of_compare_are_refused_in_one_line(tmp_path, capsys, entries, options, message):
+    write_images(tmp_path / "pairs" / "input", 1, size=(20, 24))
+    write_images(tmp_path / "pairs" / "target", 1, size=(20, 24))
+    assert main(["evaluate", "--compare", *entries, *options, "--pairs",
+                 str(tmp_path / "pairs"), "--out", str(tmp_path / "o"), "--no-lpips", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and message in err, err
+    assert not (tmp_path / "o" / "compare.md").exists()
 
 
 def test_an_image_too_large_for_per_image_optimisation_fails_by_name_and_the_batch_goes_on(tmp_path, capsys):

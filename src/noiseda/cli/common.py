@@ -68,18 +68,14 @@ def per_image_arguments(p) -> None:
                         "(docs/methods.md lists them)")
 
 
-def restorer_source(args):
-    """What to restore with: the --weights path, or the per-image restorer --per-image asks for."""
+PER_IMAGE_ENTRY = "per-image:"  # --compare NAME=per-image:selfdeblur: a per-image restorer beside trained ones
+
+
+def _per_image_options(items: list[str]) -> list[tuple]:
     import yaml
 
-    from noiseda.inference.per_image import PerImage
-
-    if not getattr(args, "per_image", None):
-        if args.per_image_set:
-            raise_error("--per-image-set goes with --per-image")
-        return args.weights
     options = []
-    for item in args.per_image_set:
+    for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise_error(f"--per-image-set {item!r}: expected KEY=VALUE")
@@ -87,7 +83,39 @@ def restorer_source(args):
             options.append((key, yaml.safe_load(raw)))
         except yaml.YAMLError:
             raise_error(f"--per-image-set {item!r}: the value is not a number, word or list")
-    return PerImage(args.per_image, tuple(options), progress=not getattr(args, "no_progress", True))
+    return options
+
+
+def restorer_source(args):
+    """What to restore with: the --weights path, or the per-image restorer --per-image asks for."""
+    from noiseda.inference.per_image import PerImage
+
+    if not getattr(args, "per_image", None):
+        if args.per_image_set:
+            raise_error("--per-image-set goes with --per-image")
+        return args.weights
+    return PerImage(args.per_image, tuple(_per_image_options(args.per_image_set)),
+                    progress=not getattr(args, "no_progress", True))
+
+
+def compared_sources(named: dict[str, str], per_image_set: list[str]) -> dict:
+    """--compare's restorers: a WEIGHTS of the form per-image:NAME becomes that per-image
+    restorer, given each --per-image-set option it has (selfdeblur and vdip share most of
+    theirs); an option that none of them has is refused."""
+    from noiseda.inference.per_image import PER_IMAGE, PerImage, option_names
+
+    options = _per_image_options(per_image_set)
+    kinds = {k: v[len(PER_IMAGE_ENTRY):] for k, v in named.items() if v.startswith(PER_IMAGE_ENTRY)}
+    if options and not kinds:
+        raise_error(f"--per-image-set goes with --per-image, or with --compare NAME={PER_IMAGE_ENTRY}METHOD entries")
+    for kind in kinds.values():
+        if kind not in PER_IMAGE:
+            raise_error(f"--compare {PER_IMAGE_ENTRY}{kind}: unknown; choose from {', '.join(sorted(PER_IMAGE))}")
+    for key, _ in options:
+        if not any(key in option_names(kind) for kind in kinds.values()):
+            raise_error(f"--per-image-set {key}: none of {', '.join(sorted(set(kinds.values())))} has that option")
+    return {name: PerImage(kinds[name], tuple((k, v) for k, v in options if k in option_names(kinds[name])))
+            if name in kinds else weights for name, weights in named.items()}
 
 
 def raise_error(msg: str):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from noiseda.cli.common import (PRECISIONS, THREADS_HELP, _device, _threads, _tile, per_image_arguments,
-                                raise_error, restorer_source)
+from noiseda.cli.common import (PER_IMAGE_ENTRY, PRECISIONS, THREADS_HELP, _device, _threads, _tile,
+                                compared_sources, per_image_arguments, raise_error, restorer_source)
 
 
 def cmd_evaluate(args) -> int:
@@ -16,8 +16,7 @@ def cmd_evaluate(args) -> int:
     for option, folder in (("--out", args.out), ("--save-images", args.save_images)):
         if folder:  # before scoring anything: a folder it cannot write to fails now, not at the end
             check_output_folder(folder, option)
-    if args.compare and args.per_image_set:
-        raise_error("--per-image-set goes with --per-image, not --compare")
+    named = compared_sources(parse_named(args.compare), args.per_image_set) if args.compare else None
     y = True if args.y_channel else (False if args.rgb else None)
     device = _device(args.device)
     lpips_net = None if args.no_lpips else load_lpips(args.lpips_weights, device)
@@ -28,7 +27,7 @@ def cmd_evaluate(args) -> int:
             raise_error("--compare needs --out (it writes a table, a figure and a contact sheet)")
         if args.save_images:
             raise_error("--save-images works with --weights (with --compare, outputs go to the contact sheet)")
-        res = compare(parse_named(args.compare), args.pairs, args.out, y, device, args.tile, args.precision,
+        res = compare(named, args.pairs, args.out, y, device, args.tile, args.precision,
                       lpips_net, args.baseline, args.oracle)
         print(res["table"])
         extra = "" if res["figure"] else " (no compare.png: matplotlib is missing; reinstall noiseda)"
@@ -93,7 +92,8 @@ def add_parsers(sub) -> None:
     w.add_argument("--per-image", metavar="NAME", help=PER_IMAGE_HELP)
     w.add_argument("--compare", nargs="+", metavar="NAME=WEIGHTS",
                    help="several restorers side by side: a table, a figure of per-image differences to the "
-                        "baseline and a contact sheet in --out")
+                        f"baseline and a contact sheet in --out; NAME={PER_IMAGE_ENTRY}selfdeblur (or vdip) puts a "
+                        "per-image restorer among them, with the --per-image-set options it has")
     per_image_arguments(e)
     e.add_argument("--baseline", help="with --compare: the name gaps are measured from (default: the first)")
     e.add_argument("--oracle", help="with --compare: a net trained on real pairs; adds the share of the "

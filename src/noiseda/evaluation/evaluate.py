@@ -12,7 +12,7 @@ from typing import Callable, Optional, Sequence
 
 import torch
 
-from noiseda.inference.export import load_restorer
+from noiseda.inference.export import load_restorer, resolve_weights
 from noiseda.data.files import load_pairs
 from noiseda.data.store import load_image_pairs
 from noiseda.data.io import Picture, write_atomic, write_image
@@ -214,7 +214,7 @@ def compare_figure(rows: dict[str, dict[str, list[dict]]], baseline: str, path: 
 
 
 def compare(
-    named_weights: dict[str, str],
+    named_weights: dict,  # name -> weights folder, or a PerImage restorer
     pairs: Sequence[str],
     out_dir: str,
     y_channel: Optional[bool] = None,
@@ -235,6 +235,9 @@ def compare(
     for role, name in (("--baseline", baseline), ("--oracle", oracle)):
         if name is not None and name not in named_weights:
             raise NoisedaError(f"{role} {name!r} is not among the compared names: {', '.join(named_weights)}")
+    for weights in named_weights.values():  # a missing folder fails before any restorer runs
+        if isinstance(weights, (str, Path)):
+            resolve_weights(weights)
     out = Path(out_dir)
     crops: dict[tuple[str, int], dict[str, torch.Tensor]] = {}
 

@@ -351,6 +351,10 @@ class VDIP(BlindDeconvolution):
 PER_IMAGE = {"selfdeblur": (SelfDeblur, SelfDeblurOptions), "vdip": (VDIP, VDIPOptions)}
 
 
+def option_names(name: str) -> list[str]:
+    return [f.name for f in dataclasses.fields(PER_IMAGE[name][1])]
+
+
 @dataclass(frozen=True)
 class PerImage:
     """What `--per-image NAME --per-image-set KEY=VALUE ...` asks for: stands where trained
@@ -364,7 +368,7 @@ class PerImage:
         if self.name not in PER_IMAGE:
             raise NoisedaError(f"--per-image {self.name}: unknown; choose from {', '.join(sorted(PER_IMAGE))}")
         cls, options_cls = PER_IMAGE[self.name]
-        names = [f.name for f in dataclasses.fields(options_cls)]
+        names = option_names(self.name)
         for key, _ in self.options:
             if key not in names:
                 close = [n for n in names if n.startswith(key)] or difflib.get_close_matches(key, names, n=1, cutoff=0.5)
