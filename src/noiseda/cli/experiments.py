@@ -110,5 +110,5 @@ def add_parsers(sub) -> None:
                     help="real noisy/clean training pairs: adds the oracle (supervised on them) as the upper bound")
     cm.add_argument("--adversarial-weight", type=float, metavar="W",
                     help="lambda's weight for dann, dsn, pixelda and cycada, each on its own schedule (default: "
-                         "each method's own: 1, DSN 0.25)")
+                         "each method's own: DANN and CyCADA 1, DSN 0.25, PixelDA 0.01)")
     cm.set_defaults(fn=cmd_compare_methods)
